@@ -1,0 +1,54 @@
+//! `forkify-instrument`: the WebAssembly-to-WebAssembly transform behind
+//! `cargo forkify`. It rewrites only the functions that can reach a fork
+//! import so that a host can unwind the call stack into linear memory, copy
+//! the instance, and rewind parent and child to the call site. The contract
+//! with the host is fork ABI 1 (see [`abi`]).
+//!
+//! ```text
+//! (func $walk (param $d i32) (result i32)            ;; before
+//!   (i32.add (call $fork) (call $walk (i32.sub (local.get $d) (i32.const 1)))))
+//! ```
+//! becomes a function with the same locals whose calls are followed by a
+//! state check (unwind: write the frame, return) and whose entry, when
+//! replaying, pops its frame and branches straight to the suspended call.
+
+#![deny(missing_docs)]
+
+pub mod abi;
+mod config;
+mod error;
+mod report;
+
+pub use config::{Config, ImportName};
+pub use error::{Error, Result};
+pub use report::{FunctionReport, Report};
+
+/// An instrumented module and what was done to it.
+#[derive(Debug, Clone)]
+pub struct Instrumented {
+    /// The output module.
+    pub bytes: Vec<u8>,
+    /// What was done.
+    pub report: Report,
+}
+
+/// Why a function is on a fork path: the chain of calls from it to a fork
+/// import, each step written as a function name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Explanation {
+    /// The function asked about, then each callee, ending at a fork import.
+    /// Empty when the function is not on a fork path.
+    pub chain: Vec<String>,
+}
+
+/// Instruments `wasm` for fork ABI 1.
+pub fn instrument(wasm: &[u8], config: &Config) -> Result<Instrumented> {
+    let _ = (wasm, config);
+    Err(Error::Module("instrumenter not implemented yet".into()))
+}
+
+/// Explains why `function` (a name or `func[INDEX]`) is on a fork path.
+pub fn explain(wasm: &[u8], config: &Config, function: &str) -> Result<Explanation> {
+    let _ = (wasm, config);
+    Err(Error::NoSuchFunction(function.into()))
+}
