@@ -15,9 +15,19 @@
 #![deny(missing_docs)]
 
 pub mod abi;
+mod callgraph;
 mod config;
 mod error;
+mod gen;
+mod liveness;
+mod plan;
+mod preflight;
 mod report;
+mod rewrite;
+mod runtime;
+mod stack;
+mod transform;
+mod walk;
 
 pub use config::{Config, ImportName};
 pub use error::{Error, Result};
@@ -42,13 +52,14 @@ pub struct Explanation {
 }
 
 /// Instruments `wasm` for fork ABI 1.
+///
+/// A module that imports none of the fork imports comes back unchanged
+/// (`report.passed_through`). Errors name the function and the reason.
 pub fn instrument(wasm: &[u8], config: &Config) -> Result<Instrumented> {
-    let _ = (wasm, config);
-    Err(Error::Module("instrumenter not implemented yet".into()))
+    transform::guarded(|| transform::instrument(wasm, config))
 }
 
 /// Explains why `function` (a name or `func[INDEX]`) is on a fork path.
 pub fn explain(wasm: &[u8], config: &Config, function: &str) -> Result<Explanation> {
-    let _ = (wasm, config);
-    Err(Error::NoSuchFunction(function.into()))
+    transform::guarded(|| transform::explain(wasm, config, function))
 }

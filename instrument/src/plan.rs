@@ -1,0 +1,621 @@
+//! The per-function plan: fork-path call sites in code order, what each
+//! keeps on the operand stack (carryovers), which arguments it must
+//! recompute or spill for replay, which locals its frame holds and where,
+//! and the constructs that replay must enter on the way to it.
+//!
+//! Planning only reads the function (spill locals are the one thing it
+//! creates, and only where no dead local of the type exists); the rewrite
+//! applies the plan.
+
+use crate::callgraph::{CallGraph, Callees};
+use crate::gen::{layout, size_of, zero};
+use crate::liveness::Liveness;
+use crate::stack::StackFacts;
+use crate::Error;
+use std::collections::{BTreeSet, HashMap};
+use walrus::ir::{BinaryOp, Instr, InstrSeqId, InstrSeqType, UnaryOp};
+use walrus::{FunctionId, FunctionKind, LocalFunction, LocalId, Module, ModuleLocals, ModuleTypes, ValType};
+
+/// Constructs per sequence above which replay dispatch is bucketed.
+pub const BUCKET: usize = 32;
+
+/// Where an unwinding activation goes after storing one level's values.
+#[derive(Debug, Clone)]
+pub enum Exit {
+    /// To the function's shared unwind exit.
+    Fin,
+    /// Out of an enclosing construct, whose own check stores the next level.
+    Label {
+        /// The label: the construct's sequence (for `if`, the branch we are in).
+        seq: InstrSeqId,
+        /// The label belongs to a loop: use the wrapper block around it.
+        loop_wrapper: bool,
+        /// Values the branch must carry (defaults).
+        results: Vec<ValType>,
+    },
+}
+
+/// One fork-path call site.
+#[derive(Debug, Clone)]
+pub struct SitePlan {
+    /// Sequence and position of the call.
+    pub seq: InstrSeqId,
+    /// Position of the call in its sequence.
+    pub pos: usize,
+    /// Where the recomputed argument tail starts (== `pos` when none).
+    pub tail_start: usize,
+    /// The call was a tail call; it becomes a call followed by `return`.
+    pub return_call: bool,
+    /// Results of the call.
+    pub results: Vec<ValType>,
+    /// Every operand value below the arguments, bottom first, across all
+    /// enclosing levels (the ABI's carryovers).
+    pub carry: Vec<ValType>,
+    /// Frame offsets of `carry`.
+    pub carry_off: Vec<u32>,
+    /// Index in `carry` where this sequence's own values start.
+    pub level_start: usize,
+    /// Arguments below the spilled/recomputed ones: dead on replay, pushed
+    /// as defaults.
+    pub dead_args: Vec<ValType>,
+    /// Locals holding spilled arguments, bottom first.
+    pub spills: Vec<(LocalId, ValType)>,
+    /// Locals in the frame with their offsets.
+    pub saved: Vec<(LocalId, ValType, u32)>,
+    /// Where unwinding continues after this level.
+    pub exit: Exit,
+}
+
+/// The kind of a construct that contains sites.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `block`.
+    Block,
+    /// `loop`.
+    Loop,
+    /// `if`, with the first call index of its `else` arm.
+    If {
+        /// First call index in the else arm.
+        split: u32,
+        /// The then arm has sites.
+        then_has: bool,
+        /// The else arm has sites.
+        else_has: bool,
+    },
+    /// `try_table` or a legacy `try` body.
+    Try,
+}
+
+/// A block-like instruction on the way to some sites.
+#[derive(Debug, Clone)]
+pub struct ConstructPlan {
+    /// Its kind.
+    pub kind: Kind,
+    /// Its inner sequence (the then arm for `if`).
+    pub seq: InstrSeqId,
+    /// Call indices inside: `lo..hi`.
+    pub hi: u32,
+    /// Values on its sequence's stack below it.
+    pub level_vals: Vec<ValType>,
+    /// Frame offsets of `level_vals`.
+    pub level_off: Vec<u32>,
+    /// Its block parameters.
+    pub params: Vec<ValType>,
+    /// Its block results.
+    pub results: Vec<ValType>,
+    /// After it, an unwind check stores `level_vals` (they are not empty).
+    pub post_check: bool,
+    /// Where unwinding continues after that check.
+    pub exit: Exit,
+}
+
+/// A sequence that contains sites.
+#[derive(Debug, Clone)]
+pub struct SeqPlan {
+    /// Parameters of the sequence.
+    pub params: Vec<ValType>,
+    /// Items in code order.
+    pub items: Vec<Item>,
+    /// Buckets: (first item, position where the bucket starts).
+    pub chunks: Vec<(usize, usize)>,
+}
+
+/// A site or a construct in a sequence.
+#[derive(Debug, Clone, Copy)]
+pub enum Item {
+    /// Call index.
+    Site(u32),
+    /// Position of the construct.
+    Construct(usize),
+}
+
+/// The plan for one function.
+#[derive(Debug)]
+pub struct FuncPlan {
+    /// The function.
+    pub id: FunctionId,
+    /// `func_ordinal`.
+    pub ordinal: u32,
+    /// Frame size.
+    pub frame_size: u32,
+    /// Largest carryover end (header included) of any site.
+    pub carry_end: u32,
+    /// Sites by call index.
+    pub sites: Vec<SitePlan>,
+    /// Sequences with sites.
+    pub seqs: HashMap<InstrSeqId, SeqPlan>,
+    /// Constructs with sites, by (parent sequence, position).
+    pub constructs: HashMap<(InstrSeqId, usize), ConstructPlan>,
+    /// Function results.
+    pub results: Vec<ValType>,
+    /// Locals the plan declared.
+    pub locals_added: u32,
+    /// Types carried on the operand stack (for scratch globals).
+    pub carried_types: BTreeSet<u8>,
+}
+
+/// Inputs shared by all functions.
+pub struct Ctx<'a> {
+    /// The module (read only).
+    pub module: &'a Module,
+    /// Call graph.
+    pub graph: &'a CallGraph,
+    /// Operand stack facts.
+    pub facts: &'a StackFacts,
+    /// Display name of a function.
+    pub name: &'a dyn Fn(FunctionId) -> String,
+}
+
+struct Planner<'a, 'b> {
+    cx: &'a Ctx<'b>,
+    f: &'a LocalFunction,
+    fname: String,
+    calls: HashMap<(InstrSeqId, usize), &'a Callees>,
+    sites: Vec<SitePlan>,
+    seqs: HashMap<InstrSeqId, SeqPlan>,
+    constructs: HashMap<(InstrSeqId, usize), ConstructPlan>,
+    /// Enclosing constructs, outermost first: (parent seq, pos, branch seq).
+    path: Vec<(InstrSeqId, usize, InstrSeqId)>,
+    live: Liveness,
+    /// Locals a spill may reuse.
+    pool: Vec<LocalId>,
+    locals: &'a mut ModuleLocals,
+    added: u32,
+}
+
+fn seq_sig(types: &ModuleTypes, ty: InstrSeqType) -> (Vec<ValType>, Vec<ValType>) {
+    match ty {
+        InstrSeqType::Simple(None) => (vec![], vec![]),
+        InstrSeqType::Simple(Some(t)) => (vec![], vec![t]),
+        InstrSeqType::MultiValue(id) => (types.params(id).to_vec(), types.results(id).to_vec()),
+    }
+}
+
+fn convert(t: wasmparser::ValType) -> Option<ValType> {
+    Some(match t {
+        wasmparser::ValType::I32 => ValType::I32,
+        wasmparser::ValType::I64 => ValType::I64,
+        wasmparser::ValType::F32 => ValType::F32,
+        wasmparser::ValType::F64 => ValType::F64,
+        wasmparser::ValType::V128 => ValType::V128,
+        wasmparser::ValType::Ref(_) => return None,
+    })
+}
+
+impl<'a, 'b> Planner<'a, 'b> {
+    fn local_ty(&self, l: LocalId) -> ValType {
+        self.locals.get(l).ty()
+    }
+
+    fn local_name(&self, l: LocalId) -> String {
+        self.locals.get(l).name.clone().unwrap_or_else(|| format!("{}", l.index()))
+    }
+
+    fn new_local(&mut self, t: ValType) -> LocalId {
+        self.added += 1;
+        self.locals.add(t)
+    }
+
+    fn err(&self, reason: impl Into<String>) -> Error {
+        Error::Unsupported { function: self.fname.clone(), reason: reason.into() }
+    }
+
+    fn stack_at(&self, seq: InstrSeqId, pos: usize, what: &str) -> Result<(Vec<ValType>, usize), Error> {
+        let loc = self.f.block(seq).instrs[pos].1;
+        let facts = (!loc.is_default()).then(|| self.cx.facts.at(loc.data())).flatten();
+        let Some(at) = facts else {
+            return Err(self.err(format!("internal: no operand-stack facts for the {what} at position {pos}")));
+        };
+        let Some(stack) = &at.stack else {
+            return Err(self.err(format!("internal: operand stack unknown at the {what} at offset {:#x}", loc.data())));
+        };
+        let mut out = Vec::with_capacity(stack.len());
+        for t in stack {
+            match convert(*t) {
+                Some(t) => out.push(t),
+                None => out.push(ValType::Ref(walrus::RefType::FUNCREF)),
+            }
+        }
+        Ok((out, at.frame_height as usize))
+    }
+
+    fn exit_from(&self, depth: usize) -> Exit {
+        for &(parent, pos, branch) in self.path[..depth].iter().rev() {
+            let c = &self.constructs_pending(parent, pos);
+            if let Some((kind, results, post)) = c {
+                if *post {
+                    return Exit::Label { seq: branch, loop_wrapper: *kind == Kind::Loop, results: results.clone() };
+                }
+            }
+        }
+        Exit::Fin
+    }
+
+    /// (kind, results, post_check) of an enclosing construct. Enclosing
+    /// constructs are known before their children are planned.
+    fn constructs_pending(&self, parent: InstrSeqId, pos: usize) -> Option<(Kind, Vec<ValType>, bool)> {
+        self.constructs.get(&(parent, pos)).map(|c| (c.kind, c.results.clone(), c.post_check))
+    }
+
+    fn plan_seq(&mut self, seq: InstrSeqId, params: Vec<ValType>) -> Result<(), Error> {
+        let f = self.f;
+        let mut items = Vec::new();
+        for (pos, (instr, _)) in f.block(seq).instrs.iter().enumerate() {
+            if let Some(callees) = self.calls.get(&(seq, pos)) {
+                if self.cx.graph.is_fork_path_call(callees) {
+                    let k = self.sites.len() as u32;
+                    let site = self.plan_site(seq, pos, instr, callees)?;
+                    self.sites.push(site);
+                    items.push(Item::Site(k));
+                }
+                continue;
+            }
+            let children = crate::walk::children(instr);
+            if children.is_empty() || !self.contains_site(&children) {
+                continue;
+            }
+            self.plan_construct(seq, pos, instr)?;
+            items.push(Item::Construct(pos));
+        }
+        if !items.is_empty() {
+            let chunks = self.chunks(seq, &items);
+            self.seqs.insert(seq, SeqPlan { params, items, chunks });
+        }
+        Ok(())
+    }
+
+    fn contains_site(&self, seqs: &[InstrSeqId]) -> bool {
+        let f = self.f;
+        let mut stack = seqs.to_vec();
+        while let Some(s) = stack.pop() {
+            for (pos, (instr, _)) in f.block(s).instrs.iter().enumerate() {
+                if let Some(c) = self.calls.get(&(s, pos)) {
+                    if self.cx.graph.is_fork_path_call(c) {
+                        return true;
+                    }
+                }
+                stack.extend(crate::walk::children(instr));
+            }
+        }
+        false
+    }
+
+    fn plan_construct(&mut self, seq: InstrSeqId, pos: usize, instr: &Instr) -> Result<(), Error> {
+        let types = &self.cx.module.types;
+        let (kind0, inner, arms): (Kind, InstrSeqId, Vec<InstrSeqId>) = match instr {
+            Instr::Block(b) => (Kind::Block, b.seq, vec![b.seq]),
+            Instr::Loop(l) => (Kind::Loop, l.seq, vec![l.seq]),
+            Instr::TryTable(t) => (Kind::Try, t.seq, vec![t.seq]),
+            Instr::IfElse(i) => (Kind::If { split: 0, then_has: false, else_has: false }, i.consequent, vec![i.consequent, i.alternative]),
+            Instr::Try(t) => {
+                for h in crate::walk::legacy_handlers(&t.catches) {
+                    if self.contains_site(&[h]) {
+                        return Err(self.err("a fork-path call inside a legacy `catch`/`catch_all` handler (ABI 1 §8)"));
+                    }
+                }
+                (Kind::Try, t.seq, vec![t.seq])
+            }
+            _ => return Ok(()),
+        };
+        let (params, results) = seq_sig(types, self.f.block(inner).ty);
+        let (stack, frame_height) = self.stack_at(seq, pos, "block")?;
+        let cond = usize::from(matches!(kind0, Kind::If { .. }));
+        let below = stack.len().saturating_sub(params.len() + cond);
+        let level_vals = stack[frame_height.min(below)..below].to_vec();
+        if let Some(t) = level_vals.iter().find(|t| matches!(t, ValType::Ref(_))) {
+            return Err(self.err(format!("a reference-typed operand value ({t}) is live across a fork-path call (ABI 1 §8)")));
+        }
+        let (offs, _) = layout(&stack[..below], crate::abi::FRAME_HEADER_SIZE);
+        let level_off = offs[frame_height.min(below)..].to_vec();
+        if results.iter().chain(&params).any(|t| zero(*t).is_none()) {
+            return Err(self.err("a block with non-nullable reference parameters or results contains a fork-path call"));
+        }
+        let post_check = !level_vals.is_empty();
+        let depth = self.path.len();
+        let exit = self.exit_from(depth);
+        self.constructs.insert(
+            (seq, pos),
+            ConstructPlan { kind: kind0, seq: inner, hi: 0, level_vals, level_off, params: params.clone(), results, post_check, exit },
+        );
+        let mut split = 0;
+        let mut has = Vec::new();
+        for arm in arms {
+            let before = self.sites.len();
+            split = before as u32;
+            self.path.push((seq, pos, arm));
+            self.plan_seq(arm, params.clone())?;
+            self.path.pop();
+            has.push(self.sites.len() > before);
+        }
+        let hi = self.sites.len() as u32;
+        let c = self.constructs.get_mut(&(seq, pos)).expect("inserted above");
+        c.hi = hi;
+        if let Kind::If { .. } = c.kind {
+            c.kind = Kind::If { split, then_has: has[0], else_has: has[1] };
+        }
+        Ok(())
+    }
+
+    fn plan_site(&mut self, seq: InstrSeqId, pos: usize, instr: &Instr, callees: &Callees) -> Result<SitePlan, Error> {
+        let m = self.cx.module;
+        let (ty, extra, return_call) = match instr {
+            Instr::Call(c) => (m.funcs.get(c.func).ty(), 0, false),
+            Instr::ReturnCall(c) => (m.funcs.get(c.func).ty(), 0, true),
+            Instr::CallIndirect(c) => (c.ty, 1, false),
+            Instr::ReturnCallIndirect(c) => (c.ty, 1, true),
+            Instr::CallRef(c) => (c.ty, 1, false),
+            Instr::ReturnCallRef(c) => (c.ty, 1, true),
+            _ => return Err(self.err("internal: not a call")),
+        };
+        let params = m.types.params(ty).to_vec();
+        let results = m.types.results(ty).to_vec();
+        let nargs = params.len() + extra;
+        // Which arguments replay needs for real: a fork import's, and the
+        // table index / function reference of an indirect call.
+        let any_import = match callees {
+            Callees::Direct(g) => matches!(m.funcs.get(*g).kind, FunctionKind::Import(_)),
+            Callees::Set(s) => s.iter().any(|g| matches!(m.funcs.get(*g).kind, FunctionKind::Import(_))),
+        };
+        let need_from = if any_import { 0 } else { params.len() };
+        let (stack, frame_height) = self.stack_at(seq, pos, "call")?;
+        if stack.len() < nargs {
+            return Err(self.err("internal: operand stack shorter than the call's arguments"));
+        }
+        let carry = stack[..stack.len() - nargs].to_vec();
+        if let Some(t) = carry.iter().find(|t| matches!(t, ValType::Ref(_))) {
+            return Err(self.err(format!("a reference-typed operand value ({t}) is live across a fork-path call (ABI 1 §8)")));
+        }
+        let instrs = &self.f.block(seq).instrs;
+        let needed = nargs - need_from;
+        let covered_max = (1..=nargs).take_while(|w| tail_start(instrs, pos, *w, m).is_some()).last().unwrap_or(0);
+        let (tail_args, spill_count) = if covered_max >= needed { (needed, 0) } else { (covered_max, needed - covered_max) };
+        let tail_start_pos = tail_start(instrs, pos, tail_args, m).unwrap_or(pos);
+        let arg_types: Vec<ValType> = {
+            let mut v = params.clone();
+            if extra == 1 {
+                // The table index or function reference; its exact type
+                // comes from the operand stack facts of the call.
+                let top = self.stack_at(seq, pos, "call")?.0;
+                v.push(*top.last().unwrap_or(&ValType::I32));
+            }
+            v
+        };
+        let dead_args = arg_types[..need_from].to_vec();
+        if dead_args.iter().any(|t| zero(*t).is_none()) {
+            return Err(self.err("a non-nullable reference argument of a fork-path call has no default for replay"));
+        }
+        let spill_types = arg_types[need_from..need_from + spill_count].to_vec();
+        let tail_reads: Vec<LocalId> = instrs[tail_start_pos..pos]
+            .iter()
+            .filter_map(|(i, _)| match i {
+                Instr::LocalGet(g) => Some(g.local),
+                _ => None,
+            })
+            .collect();
+        let live = self.live.live_after(seq, pos);
+        // Spills reuse a dead local of the same type before declaring one.
+        let mut spills = Vec::new();
+        for t in &spill_types {
+            if matches!(t, ValType::Ref(_)) {
+                return Err(self.err(format!("a reference-typed argument ({t}) of a fork-path call would have to be saved (ABI 1 §8)")));
+            }
+            let taken: Vec<LocalId> = spills.iter().map(|(l, _)| *l).collect();
+            let reuse = self.pool.iter().copied().find(|l: &LocalId| {
+                self.local_ty(*l) == *t && !live.contains(l) && !tail_reads.contains(l) && !taken.contains(l)
+            });
+            let l = match reuse {
+                Some(l) => l,
+                None => {
+                    let l = self.new_local(*t);
+                    self.pool.push(l);
+                    l
+                }
+            };
+            spills.push((l, *t));
+        }
+        let mut saved_ids: BTreeSet<LocalId> = live.iter().copied().collect();
+        saved_ids.extend(tail_reads);
+        saved_ids.extend(spills.iter().map(|(l, _)| *l));
+        let mut saved_types = Vec::new();
+        for l in &saved_ids {
+            let t = self.local_ty(*l);
+            if let ValType::Ref(_) = t {
+                return Err(self.err(format!(
+                    "a reference-typed local ({t}, local {}) is live across a fork-path call (ABI 1 §8)",
+                    self.local_name(*l)
+                )));
+            }
+            saved_types.push(t);
+        }
+        let (carry_off, carry_end) = layout(&carry, crate::abi::FRAME_HEADER_SIZE);
+        let (saved_off, _) = layout(&saved_types, carry_end);
+        let saved = saved_ids.into_iter().zip(saved_types).zip(saved_off).map(|((l, t), o)| (l, t, o)).collect();
+        let exit = self.exit_from(self.path.len());
+        Ok(SitePlan {
+            seq,
+            pos,
+            tail_start: tail_start_pos,
+            return_call,
+            results,
+            carry,
+            carry_off,
+            level_start: frame_height.min(stack.len() - nargs),
+            dead_args,
+            spills,
+            saved,
+            exit,
+        })
+    }
+
+    /// Buckets of at most [`BUCKET`] items, split where the sequence's own
+    /// stack is empty.
+    fn chunks(&self, seq: InstrSeqId, items: &[Item]) -> Vec<(usize, usize)> {
+        let mut chunks = vec![(0, 0)];
+        let instrs = &self.f.block(seq).instrs;
+        let mut count = 0;
+        for j in 0..items.len() {
+            if count >= BUCKET {
+                let prev = self.item_pos(items[j - 1]);
+                let lp = self.item_landing(items[j]);
+                let boundary = (prev + 1..=lp).find(|p| {
+                    let loc = instrs[*p].1;
+                    !loc.is_default()
+                        && self.cx.facts.at(loc.data()).is_some_and(|a| a.height == a.frame_height)
+                });
+                if let Some(p) = boundary {
+                    chunks.push((j, p));
+                    count = 0;
+                }
+            }
+            count += 1;
+        }
+        chunks
+    }
+
+    fn item_pos(&self, item: Item) -> usize {
+        match item {
+            Item::Site(k) => self.sites[k as usize].pos,
+            Item::Construct(p) => p,
+        }
+    }
+
+    fn item_landing(&self, item: Item) -> usize {
+        match item {
+            Item::Site(k) => self.sites[k as usize].tail_start,
+            Item::Construct(p) => p,
+        }
+    }
+}
+
+/// Start of the shortest suffix of `instrs[..pos]` that pushes exactly the
+/// top `want` values from constants, locals and non-trapping integer
+/// operations, or `None`.
+fn tail_start(instrs: &[(Instr, walrus::InstrLocId)], pos: usize, want: usize, m: &Module) -> Option<usize> {
+    let mut i = pos;
+    for _ in 0..want {
+        let mut need = 1usize;
+        while need > 0 {
+            i = i.checked_sub(1)?;
+            let pops = pure_pops(&instrs[i].0, m)?;
+            need = need - 1 + pops;
+        }
+    }
+    Some(i)
+}
+
+/// Operands popped by a pure instruction that pushes one value.
+fn pure_pops(instr: &Instr, m: &Module) -> Option<usize> {
+    use BinaryOp::*;
+    use UnaryOp::*;
+    Some(match instr {
+        Instr::Const(_) | Instr::LocalGet(_) | Instr::RefFunc(_) | Instr::RefNull(_) => 0,
+        Instr::GlobalGet(g) if !m.globals.get(g.global).mutable => 0,
+        Instr::Unop(u) => match u.op {
+            I32Eqz | I32Clz | I32Ctz | I32Popcnt | I64Eqz | I64Clz | I64Ctz | I64Popcnt | I32WrapI64 | I64ExtendSI32
+            | I64ExtendUI32 | I32Extend8S | I32Extend16S | I64Extend8S | I64Extend16S | I64Extend32S => 1,
+            _ => return None,
+        },
+        Instr::Binop(b) => match b.op {
+            I32Eq | I32Ne | I32LtS | I32LtU | I32GtS | I32GtU | I32LeS | I32LeU | I32GeS | I32GeU | I64Eq | I64Ne
+            | I64LtS | I64LtU | I64GtS | I64GtU | I64LeS | I64LeU | I64GeS | I64GeU | I32Add | I32Sub | I32Mul
+            | I32And | I32Or | I32Xor | I32Shl | I32ShrS | I32ShrU | I32Rotl | I32Rotr | I64Add | I64Sub | I64Mul
+            | I64And | I64Or | I64Xor | I64Shl | I64ShrS | I64ShrU | I64Rotl | I64Rotr => 2,
+            _ => return None,
+        },
+        _ => return None,
+    })
+}
+
+/// Plans one fork-path function.
+pub fn plan_function(
+    cx: &Ctx<'_>,
+    id: FunctionId,
+    ordinal: u32,
+    locals: &mut ModuleLocals,
+) -> Result<FuncPlan, Error> {
+    let f = match &cx.module.funcs.get(id).kind {
+        FunctionKind::Local(f) => f,
+        _ => return Err(Error::Module("internal: planning an imported function".into())),
+    };
+    let fname = (cx.name)(id);
+    let mut calls = HashMap::new();
+    for (seq, pos, c) in cx.graph.calls.get(&id).into_iter().flatten() {
+        calls.insert((*seq, *pos), c);
+    }
+    let site_keys: BTreeSet<(InstrSeqId, usize)> = calls
+        .iter()
+        .filter(|(_, c)| cx.graph.is_fork_path_call(c))
+        .map(|(k, _)| *k)
+        .collect();
+    let live = Liveness::compute(f, &site_keys);
+    let results = cx.module.types.results(f.ty()).to_vec();
+    if results.iter().any(|t| zero(*t).is_none()) {
+        return Err(Error::Unsupported { function: fname, reason: "a non-nullable reference result has no default to return while unwinding".into() });
+    }
+    let pool = live.locals().to_vec();
+    let mut planner = Planner {
+        cx,
+        f,
+        fname,
+        calls,
+        sites: Vec::new(),
+        seqs: HashMap::new(),
+        constructs: HashMap::new(),
+        path: Vec::new(),
+        live,
+        pool,
+        locals,
+        added: 0,
+    };
+    planner.plan_seq(f.entry_block(), Vec::new())?;
+    let Planner { sites, seqs, constructs, added, .. } = planner;
+    let mut frame_size = crate::abi::FRAME_HEADER_SIZE;
+    let mut carry_end = crate::abi::FRAME_HEADER_SIZE;
+    let mut carried_types = BTreeSet::new();
+    for s in &sites {
+        let end = s.carry.iter().zip(&s.carry_off).map(|(t, o)| o + size_of(*t)).max().unwrap_or(16);
+        carry_end = carry_end.max(end);
+        let saved_end = s.saved.iter().map(|(_, t, o)| o + size_of(*t)).max().unwrap_or(end);
+        frame_size = frame_size.max(saved_end.max(end));
+        for t in &s.carry[s.level_start..] {
+            carried_types.insert(crate::runtime::type_key(*t));
+        }
+    }
+    for c in constructs.values() {
+        for t in &c.level_vals {
+            carried_types.insert(crate::runtime::type_key(*t));
+        }
+    }
+    Ok(FuncPlan {
+        id,
+        ordinal,
+        frame_size: crate::abi::align8(frame_size),
+        carry_end: crate::abi::align8(carry_end),
+        sites,
+        seqs,
+        constructs,
+        results,
+        locals_added: added,
+        carried_types,
+    })
+}
