@@ -156,7 +156,11 @@ impl AbiSection {
         out.extend_from_slice(&self.max_frame_size.to_le_bytes());
         out.extend_from_slice(&self.abort_reserve.to_le_bytes());
         // Serializing a struct of strings cannot fail.
-        out.extend_from_slice(serde_json::to_string(&self.info).unwrap_or_default().as_bytes());
+        out.extend_from_slice(
+            serde_json::to_string(&self.info)
+                .unwrap_or_default()
+                .as_bytes(),
+        );
         out
     }
 
@@ -166,7 +170,8 @@ impl AbiSection {
         if data.len() < SECTION_HEADER_SIZE {
             return Err(SectionError::TooShort(data.len()));
         }
-        let u32_at = |o: usize| u32::from_le_bytes([data[o], data[o + 1], data[o + 2], data[o + 3]]);
+        let u32_at =
+            |o: usize| u32::from_le_bytes([data[o], data[o + 1], data[o + 2], data[o + 3]]);
         let magic = [data[0], data[1], data[2], data[3]];
         if magic != SECTION_MAGIC {
             return Err(SectionError::BadMagic(magic));
@@ -288,12 +293,18 @@ mod tests {
             instrumented_functions: 3,
             max_frame_size: 64,
             abort_reserve: 24,
-            info: SectionInfo { tool: "cargo-forkify 0.1.0".into(), fork_imports: vec!["kernel.kernel_fork".into()] },
+            info: SectionInfo {
+                tool: "cargo-forkify 0.1.0".into(),
+                fork_imports: vec!["kernel.kernel_fork".into()],
+            },
         };
         let bytes = s.encode();
         assert_eq!(&bytes[..4], b"FKAB");
         assert_eq!(bytes[8], 8);
         assert_eq!(AbiSection::parse(&bytes).unwrap(), s);
-        assert!(matches!(AbiSection::parse(&bytes[..10]), Err(SectionError::TooShort(10))));
+        assert!(matches!(
+            AbiSection::parse(&bytes[..10]),
+            Err(SectionError::TooShort(10))
+        ));
     }
 }

@@ -11,7 +11,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use walrus::ir::{Instr, InstrSeqId, Value};
-use walrus::{ConstExpr, ElementItems, ElementKind, FunctionId, FunctionKind, Module, TableId, TypeId};
+use walrus::{
+    ConstExpr, ElementItems, ElementKind, FunctionId, FunctionKind, Module, TableId, TypeId,
+};
 
 /// Who can be called by one call instruction.
 #[derive(Debug, Clone)]
@@ -50,13 +52,24 @@ impl CallGraph {
         let escaping = escaping_functions(module);
         let mut tables: BTreeMap<TableId, TableContents> = BTreeMap::new();
         for t in module.tables.iter() {
-            let exported = module.exports.iter().any(|e| matches!(e.item, walrus::ExportItem::Table(id) if id == t.id()));
-            tables.insert(t.id(), TableContents { unknown: t.import.is_some() || exported, ..Default::default() });
+            let exported = module
+                .exports
+                .iter()
+                .any(|e| matches!(e.item, walrus::ExportItem::Table(id) if id == t.id()));
+            tables.insert(
+                t.id(),
+                TableContents {
+                    unknown: t.import.is_some() || exported,
+                    ..Default::default()
+                },
+            );
         }
         for e in module.elements.iter() {
             if let ElementKind::Active { table, offset } = &e.kind {
                 let funcs = element_functions(&e.items);
-                let Some(tc) = tables.get_mut(table) else { continue };
+                let Some(tc) = tables.get_mut(table) else {
+                    continue;
+                };
                 match offset {
                     ConstExpr::Value(Value::I32(o)) => place(tc, *o as u32 as u64, &funcs),
                     ConstExpr::Value(Value::I64(o)) => place(tc, *o as u64, &funcs),
@@ -94,14 +107,19 @@ impl CallGraph {
                 }
             }
         }
-        let same_type = |ty: TypeId, f: FunctionId| same_signature(module, ty, module.funcs.get(f).ty());
+        let same_type =
+            |ty: TypeId, f: FunctionId| same_signature(module, ty, module.funcs.get(f).ty());
         for (fid, seq, pos, call) in raw {
             let callees = match call {
                 RawCall::Direct(g) => Callees::Direct(g),
                 RawCall::Indirect(ty, table, slot) => {
                     let tc = &tables[&table];
                     let set: BTreeSet<FunctionId> = if tc.unknown {
-                        escaping.iter().copied().filter(|g| same_type(ty, *g)).collect()
+                        escaping
+                            .iter()
+                            .copied()
+                            .filter(|g| same_type(ty, *g))
+                            .collect()
                     } else {
                         let mut s: BTreeSet<FunctionId> = tc.anywhere.clone();
                         match slot {
@@ -112,9 +130,13 @@ impl CallGraph {
                     };
                     Callees::Set(set)
                 }
-                RawCall::Ref(ty) => {
-                    Callees::Set(escaping.iter().copied().filter(|g| same_type(ty, *g)).collect())
-                }
+                RawCall::Ref(ty) => Callees::Set(
+                    escaping
+                        .iter()
+                        .copied()
+                        .filter(|g| same_type(ty, *g))
+                        .collect(),
+                ),
             };
             calls.entry(fid).or_default().push((seq, pos, callees));
         }
@@ -145,7 +167,11 @@ impl CallGraph {
                 }
             }
         }
-        CallGraph { fork_imports, on_path, calls }
+        CallGraph {
+            fork_imports,
+            on_path,
+            calls,
+        }
     }
 
     /// True when `f` is a fork import or a fork-path function.
@@ -212,8 +238,12 @@ fn element_functions(items: &ElementItems) -> Vec<Option<FunctionId>> {
 /// A constant table index pushed right before the call.
 fn const_slot(instrs: &[(Instr, walrus::InstrLocId)], pos: usize) -> Option<u64> {
     match instrs.get(pos.checked_sub(1)?)?.0 {
-        Instr::Const(walrus::ir::Const { value: Value::I32(k) }) => Some(k as u32 as u64),
-        Instr::Const(walrus::ir::Const { value: Value::I64(k) }) => Some(k as u64),
+        Instr::Const(walrus::ir::Const {
+            value: Value::I32(k),
+        }) => Some(k as u32 as u64),
+        Instr::Const(walrus::ir::Const {
+            value: Value::I64(k),
+        }) => Some(k as u64),
         _ => None,
     }
 }

@@ -15,7 +15,10 @@ pub struct ImportName {
 impl ImportName {
     /// An import name from its two parts.
     pub fn new(module: impl Into<String>, name: impl Into<String>) -> ImportName {
-        ImportName { module: module.into(), name: name.into() }
+        ImportName {
+            module: module.into(),
+            name: name.into(),
+        }
     }
 }
 

@@ -12,7 +12,9 @@ pub enum Error {
     #[error("already instrumented: it has {0}")]
     AlreadyInstrumented(String),
     /// The input carries Binaryen Asyncify instrumentation.
-    #[error("carries Asyncify instrumentation (export `{0}`); forkify and Asyncify cannot be combined")]
+    #[error(
+        "carries Asyncify instrumentation (export `{0}`); forkify and Asyncify cannot be combined"
+    )]
     Asyncify(String),
     /// A fork-path function uses something ABI 1 cannot unwind.
     #[error("function {function}: {reason}")]

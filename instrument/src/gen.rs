@@ -73,20 +73,36 @@ impl Mem {
     /// A pointer-typed constant.
     pub fn ptr_const(&self, v: u64) -> Loc {
         if self.is64 {
-            i(ir::Const { value: Value::I64(v as i64) })
+            i(ir::Const {
+                value: Value::I64(v as i64),
+            })
         } else {
-            i(ir::Const { value: Value::I32(v as u32 as i32) })
+            i(ir::Const {
+                value: Value::I32(v as u32 as i32),
+            })
         }
     }
 
     /// Pointer addition.
     pub fn ptr_add(&self) -> Loc {
-        i(ir::Binop { op: if self.is64 { BinaryOp::I64Add } else { BinaryOp::I32Add } })
+        i(ir::Binop {
+            op: if self.is64 {
+                BinaryOp::I64Add
+            } else {
+                BinaryOp::I32Add
+            },
+        })
     }
 
     /// Pointer subtraction.
     pub fn ptr_sub(&self) -> Loc {
-        i(ir::Binop { op: if self.is64 { BinaryOp::I64Sub } else { BinaryOp::I32Sub } })
+        i(ir::Binop {
+            op: if self.is64 {
+                BinaryOp::I64Sub
+            } else {
+                BinaryOp::I32Sub
+            },
+        })
     }
 
     /// A load of `t` at `offset` from the address on the stack.
@@ -99,7 +115,11 @@ impl Mem {
             _ => LoadKind::V128,
         };
         let align = crate::abi::value_align(size_of(t)).max(1);
-        i(ir::Load { memory: self.memory, kind, arg: MemArg { align, offset } })
+        i(ir::Load {
+            memory: self.memory,
+            kind,
+            arg: MemArg { align, offset },
+        })
     }
 
     /// A store of `t` at `offset` (address below the value on the stack).
@@ -112,12 +132,19 @@ impl Mem {
             _ => StoreKind::V128,
         };
         let align = crate::abi::value_align(size_of(t)).max(1);
-        i(ir::Store { memory: self.memory, kind, arg: MemArg { align, offset } })
+        i(ir::Store {
+            memory: self.memory,
+            kind,
+            arg: MemArg { align, offset },
+        })
     }
 
     /// Pushes the cursor (the word at `buf + 0`).
     pub fn cursor(&self) -> [Loc; 2] {
-        [i(ir::GlobalGet { global: self.buf }), self.load(self.ptr(), 0)]
+        [
+            i(ir::GlobalGet { global: self.buf }),
+            self.load(self.ptr(), 0),
+        ]
     }
 
     /// Pushes the value of type `t` at `offset` in the active frame.
@@ -130,8 +157,12 @@ impl Mem {
     pub fn replaying(&self) -> Vec<Loc> {
         vec![
             i(ir::GlobalGet { global: self.state }),
-            i(ir::Const { value: Value::I32(2) }),
-            i(ir::Binop { op: BinaryOp::I32GeU }),
+            i(ir::Const {
+                value: Value::I32(2),
+            }),
+            i(ir::Binop {
+                op: BinaryOp::I32GeU,
+            }),
         ]
     }
 }
@@ -139,12 +170,27 @@ impl Mem {
 /// The default value of a type, or `None` for a non-nullable reference.
 pub fn zero(t: ValType) -> Option<Loc> {
     Some(match t {
-        ValType::I32 => i(ir::Const { value: Value::I32(0) }),
-        ValType::I64 => i(ir::Const { value: Value::I64(0) }),
-        ValType::F32 => i(ir::Const { value: Value::F32(0.0) }),
-        ValType::F64 => i(ir::Const { value: Value::F64(0.0) }),
-        ValType::V128 => i(ir::Const { value: Value::V128(0) }),
-        ValType::Ref(r) if r.nullable => i(ir::RefNull { ty: RefType { nullable: true, heap_type: r.heap_type } }),
+        ValType::I32 => i(ir::Const {
+            value: Value::I32(0),
+        }),
+        ValType::I64 => i(ir::Const {
+            value: Value::I64(0),
+        }),
+        ValType::F32 => i(ir::Const {
+            value: Value::F32(0.0),
+        }),
+        ValType::F64 => i(ir::Const {
+            value: Value::F64(0.0),
+        }),
+        ValType::V128 => i(ir::Const {
+            value: Value::V128(0),
+        }),
+        ValType::Ref(r) if r.nullable => i(ir::RefNull {
+            ty: RefType {
+                nullable: true,
+                heap_type: r.heap_type,
+            },
+        }),
         ValType::Ref(_) => return None,
     })
 }
@@ -161,5 +207,7 @@ pub fn drops(n: usize) -> Vec<Loc> {
 
 /// An i32 constant.
 pub fn i32c(v: i32) -> Loc {
-    i(ir::Const { value: Value::I32(v) })
+    i(ir::Const {
+        value: Value::I32(v),
+    })
 }

@@ -77,9 +77,16 @@ impl Liveness {
     /// The locals live right after the call at (`seq`, `pos`), in
     /// ascending `LocalId` order.
     pub fn live_after(&self, seq: InstrSeqId, pos: usize) -> Vec<LocalId> {
-        let Some(set) = self.at.get(&(seq, pos)) else { return Vec::new() };
-        let mut v: Vec<LocalId> =
-            self.locals.iter().enumerate().filter(|(i, _)| set.contains(*i)).map(|(_, l)| *l).collect();
+        let Some(set) = self.at.get(&(seq, pos)) else {
+            return Vec::new();
+        };
+        let mut v: Vec<LocalId> = self
+            .locals
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| set.contains(*i))
+            .map(|(_, l)| *l)
+            .collect();
         v.sort();
         v
     }
@@ -104,7 +111,10 @@ struct Analysis<'a> {
 
 impl Analysis<'_> {
     fn label(&self, id: InstrSeqId) -> Set {
-        self.labels.get(&id).cloned().unwrap_or_else(|| Set::new(self.n))
+        self.labels
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| Set::new(self.n))
     }
 
     fn throw_live(&self) -> Set {
@@ -145,11 +155,17 @@ impl Analysis<'_> {
                     live.union(&self.label(*b));
                 }
             }
-            Instr::Return(_) | Instr::Unreachable(_) | Instr::ReturnCall(_) | Instr::ReturnCallIndirect(_) | Instr::ReturnCallRef(_) => {
+            Instr::Return(_)
+            | Instr::Unreachable(_)
+            | Instr::ReturnCall(_)
+            | Instr::ReturnCallIndirect(_)
+            | Instr::ReturnCallRef(_) => {
                 live = Set::new(self.n);
             }
             Instr::Throw(_) | Instr::ThrowRef(_) | Instr::Rethrow(_) => live = self.throw_live(),
-            Instr::Call(_) | Instr::CallIndirect(_) | Instr::CallRef(_) => live.union(&self.throw_live()),
+            Instr::Call(_) | Instr::CallIndirect(_) | Instr::CallRef(_) => {
+                live.union(&self.throw_live())
+            }
             Instr::Block(b) => {
                 self.labels.insert(b.seq, live.clone());
                 live = self.seq(b.seq, live);

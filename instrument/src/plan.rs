@@ -14,7 +14,9 @@ use crate::stack::StackFacts;
 use crate::Error;
 use std::collections::{BTreeSet, HashMap};
 use walrus::ir::{BinaryOp, Instr, InstrSeqId, InstrSeqType, UnaryOp};
-use walrus::{FunctionId, FunctionKind, LocalFunction, LocalId, Module, ModuleLocals, ModuleTypes, ValType};
+use walrus::{
+    FunctionId, FunctionKind, LocalFunction, LocalId, Module, ModuleLocals, ModuleTypes, ValType,
+};
 
 /// Constructs per sequence above which replay dispatch is bucketed.
 pub const BUCKET: usize = 32;
@@ -38,8 +40,6 @@ pub enum Exit {
 /// One fork-path call site.
 #[derive(Debug, Clone)]
 pub struct SitePlan {
-    /// Sequence and position of the call.
-    pub seq: InstrSeqId,
     /// Position of the call in its sequence.
     pub pos: usize,
     /// Where the recomputed argument tail starts (== `pos` when none).
@@ -61,10 +61,13 @@ pub struct SitePlan {
     /// Locals holding spilled arguments, bottom first.
     pub spills: Vec<(LocalId, ValType)>,
     /// Locals in the frame with their offsets.
-    pub saved: Vec<(LocalId, ValType, u32)>,
+    pub saved: Vec<Saved>,
     /// Where unwinding continues after this level.
     pub exit: Exit,
 }
+
+/// A local in a frame: the local, its type, its offset.
+pub type Saved = (LocalId, ValType, u32);
 
 /// The kind of a construct that contains sites.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -208,7 +211,11 @@ impl<'a, 'b> Planner<'a, 'b> {
     }
 
     fn local_name(&self, l: LocalId) -> String {
-        self.locals.get(l).name.clone().unwrap_or_else(|| format!("{}", l.index()))
+        self.locals
+            .get(l)
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("{}", l.index()))
     }
 
     fn new_local(&mut self, t: ValType) -> LocalId {
@@ -217,17 +224,32 @@ impl<'a, 'b> Planner<'a, 'b> {
     }
 
     fn err(&self, reason: impl Into<String>) -> Error {
-        Error::Unsupported { function: self.fname.clone(), reason: reason.into() }
+        Error::Unsupported {
+            function: self.fname.clone(),
+            reason: reason.into(),
+        }
     }
 
-    fn stack_at(&self, seq: InstrSeqId, pos: usize, what: &str) -> Result<(Vec<ValType>, usize), Error> {
+    fn stack_at(
+        &self,
+        seq: InstrSeqId,
+        pos: usize,
+        what: &str,
+    ) -> Result<(Vec<ValType>, usize), Error> {
         let loc = self.f.block(seq).instrs[pos].1;
-        let facts = (!loc.is_default()).then(|| self.cx.facts.at(loc.data())).flatten();
+        let facts = (!loc.is_default())
+            .then(|| self.cx.facts.at(loc.data()))
+            .flatten();
         let Some(at) = facts else {
-            return Err(self.err(format!("internal: no operand-stack facts for the {what} at position {pos}")));
+            return Err(self.err(format!(
+                "internal: no operand-stack facts for the {what} at position {pos}"
+            )));
         };
         let Some(stack) = &at.stack else {
-            return Err(self.err(format!("internal: operand stack unknown at the {what} at offset {:#x}", loc.data())));
+            return Err(self.err(format!(
+                "internal: operand stack unknown at the {what} at offset {:#x}",
+                loc.data()
+            )));
         };
         let mut out = Vec::with_capacity(stack.len());
         for t in stack {
@@ -244,7 +266,11 @@ impl<'a, 'b> Planner<'a, 'b> {
             let c = &self.constructs_pending(parent, pos);
             if let Some((kind, results, post)) = c {
                 if *post {
-                    return Exit::Label { seq: branch, loop_wrapper: *kind == Kind::Loop, results: results.clone() };
+                    return Exit::Label {
+                        seq: branch,
+                        loop_wrapper: *kind == Kind::Loop,
+                        results: results.clone(),
+                    };
                 }
             }
         }
@@ -253,8 +279,14 @@ impl<'a, 'b> Planner<'a, 'b> {
 
     /// (kind, results, post_check) of an enclosing construct. Enclosing
     /// constructs are known before their children are planned.
-    fn constructs_pending(&self, parent: InstrSeqId, pos: usize) -> Option<(Kind, Vec<ValType>, bool)> {
-        self.constructs.get(&(parent, pos)).map(|c| (c.kind, c.results.clone(), c.post_check))
+    fn constructs_pending(
+        &self,
+        parent: InstrSeqId,
+        pos: usize,
+    ) -> Option<(Kind, Vec<ValType>, bool)> {
+        self.constructs
+            .get(&(parent, pos))
+            .map(|c| (c.kind, c.results.clone(), c.post_check))
     }
 
     fn plan_seq(&mut self, seq: InstrSeqId, params: Vec<ValType>) -> Result<(), Error> {
@@ -279,7 +311,14 @@ impl<'a, 'b> Planner<'a, 'b> {
         }
         if !items.is_empty() {
             let chunks = self.chunks(seq, &items);
-            self.seqs.insert(seq, SeqPlan { params, items, chunks });
+            self.seqs.insert(
+                seq,
+                SeqPlan {
+                    params,
+                    items,
+                    chunks,
+                },
+            );
         }
         Ok(())
     }
@@ -306,7 +345,15 @@ impl<'a, 'b> Planner<'a, 'b> {
             Instr::Block(b) => (Kind::Block, b.seq, vec![b.seq]),
             Instr::Loop(l) => (Kind::Loop, l.seq, vec![l.seq]),
             Instr::TryTable(t) => (Kind::Try, t.seq, vec![t.seq]),
-            Instr::IfElse(i) => (Kind::If { split: 0, then_has: false, else_has: false }, i.consequent, vec![i.consequent, i.alternative]),
+            Instr::IfElse(i) => (
+                Kind::If {
+                    split: 0,
+                    then_has: false,
+                    else_has: false,
+                },
+                i.consequent,
+                vec![i.consequent, i.alternative],
+            ),
             Instr::Try(t) => {
                 for h in crate::walk::legacy_handlers(&t.catches) {
                     if self.contains_site(&[h]) {
@@ -323,7 +370,9 @@ impl<'a, 'b> Planner<'a, 'b> {
         let below = stack.len().saturating_sub(params.len() + cond);
         let level_vals = stack[frame_height.min(below)..below].to_vec();
         if let Some(t) = level_vals.iter().find(|t| matches!(t, ValType::Ref(_))) {
-            return Err(self.err(format!("a reference-typed operand value ({t}) is live across a fork-path call (ABI 1 §8)")));
+            return Err(self.err(format!(
+                "a reference-typed operand value ({t}) is live across a fork-path call (ABI 1 §8)"
+            )));
         }
         let (offs, _) = layout(&stack[..below], crate::abi::FRAME_HEADER_SIZE);
         let level_off = offs[frame_height.min(below)..].to_vec();
@@ -335,7 +384,17 @@ impl<'a, 'b> Planner<'a, 'b> {
         let exit = self.exit_from(depth);
         self.constructs.insert(
             (seq, pos),
-            ConstructPlan { kind: kind0, seq: inner, hi: 0, level_vals, level_off, params: params.clone(), results, post_check, exit },
+            ConstructPlan {
+                kind: kind0,
+                seq: inner,
+                hi: 0,
+                level_vals,
+                level_off,
+                params: params.clone(),
+                results,
+                post_check,
+                exit,
+            },
         );
         let mut split = 0;
         let mut has = Vec::new();
@@ -348,15 +407,28 @@ impl<'a, 'b> Planner<'a, 'b> {
             has.push(self.sites.len() > before);
         }
         let hi = self.sites.len() as u32;
-        let c = self.constructs.get_mut(&(seq, pos)).expect("inserted above");
+        let c = self
+            .constructs
+            .get_mut(&(seq, pos))
+            .expect("inserted above");
         c.hi = hi;
         if let Kind::If { .. } = c.kind {
-            c.kind = Kind::If { split, then_has: has[0], else_has: has[1] };
+            c.kind = Kind::If {
+                split,
+                then_has: has[0],
+                else_has: has[1],
+            };
         }
         Ok(())
     }
 
-    fn plan_site(&mut self, seq: InstrSeqId, pos: usize, instr: &Instr, callees: &Callees) -> Result<SitePlan, Error> {
+    fn plan_site(
+        &mut self,
+        seq: InstrSeqId,
+        pos: usize,
+        instr: &Instr,
+        callees: &Callees,
+    ) -> Result<SitePlan, Error> {
         let m = self.cx.module;
         let (ty, extra, return_call) = match instr {
             Instr::Call(c) => (m.funcs.get(c.func).ty(), 0, false),
@@ -374,7 +446,9 @@ impl<'a, 'b> Planner<'a, 'b> {
         // table index / function reference of an indirect call.
         let any_import = match callees {
             Callees::Direct(g) => matches!(m.funcs.get(*g).kind, FunctionKind::Import(_)),
-            Callees::Set(s) => s.iter().any(|g| matches!(m.funcs.get(*g).kind, FunctionKind::Import(_))),
+            Callees::Set(s) => s
+                .iter()
+                .any(|g| matches!(m.funcs.get(*g).kind, FunctionKind::Import(_))),
         };
         let need_from = if any_import { 0 } else { params.len() };
         let (stack, frame_height) = self.stack_at(seq, pos, "call")?;
@@ -383,12 +457,21 @@ impl<'a, 'b> Planner<'a, 'b> {
         }
         let carry = stack[..stack.len() - nargs].to_vec();
         if let Some(t) = carry.iter().find(|t| matches!(t, ValType::Ref(_))) {
-            return Err(self.err(format!("a reference-typed operand value ({t}) is live across a fork-path call (ABI 1 §8)")));
+            return Err(self.err(format!(
+                "a reference-typed operand value ({t}) is live across a fork-path call (ABI 1 §8)"
+            )));
         }
         let instrs = &self.f.block(seq).instrs;
         let needed = nargs - need_from;
-        let covered_max = (1..=nargs).take_while(|w| tail_start(instrs, pos, *w, m).is_some()).last().unwrap_or(0);
-        let (tail_args, spill_count) = if covered_max >= needed { (needed, 0) } else { (covered_max, needed - covered_max) };
+        let covered_max = (1..=nargs)
+            .take_while(|w| tail_start(instrs, pos, *w, m).is_some())
+            .last()
+            .unwrap_or(0);
+        let (tail_args, spill_count) = if covered_max >= needed {
+            (needed, 0)
+        } else {
+            (covered_max, needed - covered_max)
+        };
         let tail_start_pos = tail_start(instrs, pos, tail_args, m).unwrap_or(pos);
         let arg_types: Vec<ValType> = {
             let mut v = params.clone();
@@ -402,7 +485,9 @@ impl<'a, 'b> Planner<'a, 'b> {
         };
         let dead_args = arg_types[..need_from].to_vec();
         if dead_args.iter().any(|t| zero(*t).is_none()) {
-            return Err(self.err("a non-nullable reference argument of a fork-path call has no default for replay"));
+            return Err(self.err(
+                "a non-nullable reference argument of a fork-path call has no default for replay",
+            ));
         }
         let spill_types = arg_types[need_from..need_from + spill_count].to_vec();
         let tail_reads: Vec<LocalId> = instrs[tail_start_pos..pos]
@@ -421,7 +506,10 @@ impl<'a, 'b> Planner<'a, 'b> {
             }
             let taken: Vec<LocalId> = spills.iter().map(|(l, _)| *l).collect();
             let reuse = self.pool.iter().copied().find(|l: &LocalId| {
-                self.local_ty(*l) == *t && !live.contains(l) && !tail_reads.contains(l) && !taken.contains(l)
+                self.local_ty(*l) == *t
+                    && !live.contains(l)
+                    && !tail_reads.contains(l)
+                    && !taken.contains(l)
             });
             let l = match reuse {
                 Some(l) => l,
@@ -449,10 +537,14 @@ impl<'a, 'b> Planner<'a, 'b> {
         }
         let (carry_off, carry_end) = layout(&carry, crate::abi::FRAME_HEADER_SIZE);
         let (saved_off, _) = layout(&saved_types, carry_end);
-        let saved = saved_ids.into_iter().zip(saved_types).zip(saved_off).map(|((l, t), o)| (l, t, o)).collect();
+        let saved = saved_ids
+            .into_iter()
+            .zip(saved_types)
+            .zip(saved_off)
+            .map(|((l, t), o)| (l, t, o))
+            .collect();
         let exit = self.exit_from(self.path.len());
         Ok(SitePlan {
-            seq,
             pos,
             tail_start: tail_start_pos,
             return_call,
@@ -480,7 +572,11 @@ impl<'a, 'b> Planner<'a, 'b> {
                 let boundary = (prev + 1..=lp).find(|p| {
                     let loc = instrs[*p].1;
                     !loc.is_default()
-                        && self.cx.facts.at(loc.data()).is_some_and(|a| a.height == a.frame_height)
+                        && self
+                            .cx
+                            .facts
+                            .at(loc.data())
+                            .is_some_and(|a| a.height == a.frame_height)
                 });
                 if let Some(p) = boundary {
                     chunks.push((j, p));
@@ -510,7 +606,12 @@ impl<'a, 'b> Planner<'a, 'b> {
 /// Start of the shortest suffix of `instrs[..pos]` that pushes exactly the
 /// top `want` values from constants, locals and non-trapping integer
 /// operations, or `None`.
-fn tail_start(instrs: &[(Instr, walrus::InstrLocId)], pos: usize, want: usize, m: &Module) -> Option<usize> {
+fn tail_start(
+    instrs: &[(Instr, walrus::InstrLocId)],
+    pos: usize,
+    want: usize,
+    m: &Module,
+) -> Option<usize> {
     let mut i = pos;
     for _ in 0..want {
         let mut need = 1usize;
@@ -531,15 +632,17 @@ fn pure_pops(instr: &Instr, m: &Module) -> Option<usize> {
         Instr::Const(_) | Instr::LocalGet(_) | Instr::RefFunc(_) | Instr::RefNull(_) => 0,
         Instr::GlobalGet(g) if !m.globals.get(g.global).mutable => 0,
         Instr::Unop(u) => match u.op {
-            I32Eqz | I32Clz | I32Ctz | I32Popcnt | I64Eqz | I64Clz | I64Ctz | I64Popcnt | I32WrapI64 | I64ExtendSI32
-            | I64ExtendUI32 | I32Extend8S | I32Extend16S | I64Extend8S | I64Extend16S | I64Extend32S => 1,
+            I32Eqz | I32Clz | I32Ctz | I32Popcnt | I64Eqz | I64Clz | I64Ctz | I64Popcnt
+            | I32WrapI64 | I64ExtendSI32 | I64ExtendUI32 | I32Extend8S | I32Extend16S
+            | I64Extend8S | I64Extend16S | I64Extend32S => 1,
             _ => return None,
         },
         Instr::Binop(b) => match b.op {
-            I32Eq | I32Ne | I32LtS | I32LtU | I32GtS | I32GtU | I32LeS | I32LeU | I32GeS | I32GeU | I64Eq | I64Ne
-            | I64LtS | I64LtU | I64GtS | I64GtU | I64LeS | I64LeU | I64GeS | I64GeU | I32Add | I32Sub | I32Mul
-            | I32And | I32Or | I32Xor | I32Shl | I32ShrS | I32ShrU | I32Rotl | I32Rotr | I64Add | I64Sub | I64Mul
-            | I64And | I64Or | I64Xor | I64Shl | I64ShrS | I64ShrU | I64Rotl | I64Rotr => 2,
+            I32Eq | I32Ne | I32LtS | I32LtU | I32GtS | I32GtU | I32LeS | I32LeU | I32GeS
+            | I32GeU | I64Eq | I64Ne | I64LtS | I64LtU | I64GtS | I64GtU | I64LeS | I64LeU
+            | I64GeS | I64GeU | I32Add | I32Sub | I32Mul | I32And | I32Or | I32Xor | I32Shl
+            | I32ShrS | I32ShrU | I32Rotl | I32Rotr | I64Add | I64Sub | I64Mul | I64And | I64Or
+            | I64Xor | I64Shl | I64ShrS | I64ShrU | I64Rotl | I64Rotr => 2,
             _ => return None,
         },
         _ => return None,
@@ -555,7 +658,11 @@ pub fn plan_function(
 ) -> Result<FuncPlan, Error> {
     let f = match &cx.module.funcs.get(id).kind {
         FunctionKind::Local(f) => f,
-        _ => return Err(Error::Module("internal: planning an imported function".into())),
+        _ => {
+            return Err(Error::Module(
+                "internal: planning an imported function".into(),
+            ))
+        }
     };
     let fname = (cx.name)(id);
     let mut calls = HashMap::new();
@@ -570,7 +677,11 @@ pub fn plan_function(
     let live = Liveness::compute(f, &site_keys);
     let results = cx.module.types.results(f.ty()).to_vec();
     if results.iter().any(|t| zero(*t).is_none()) {
-        return Err(Error::Unsupported { function: fname, reason: "a non-nullable reference result has no default to return while unwinding".into() });
+        return Err(Error::Unsupported {
+            function: fname,
+            reason: "a non-nullable reference result has no default to return while unwinding"
+                .into(),
+        });
     }
     let pool = live.locals().to_vec();
     let mut planner = Planner {
@@ -588,14 +699,31 @@ pub fn plan_function(
         added: 0,
     };
     planner.plan_seq(f.entry_block(), Vec::new())?;
-    let Planner { sites, seqs, constructs, added, .. } = planner;
+    let Planner {
+        sites,
+        seqs,
+        constructs,
+        added,
+        ..
+    } = planner;
     let mut frame_size = crate::abi::FRAME_HEADER_SIZE;
     let mut carry_end = crate::abi::FRAME_HEADER_SIZE;
     let mut carried_types = BTreeSet::new();
     for s in &sites {
-        let end = s.carry.iter().zip(&s.carry_off).map(|(t, o)| o + size_of(*t)).max().unwrap_or(16);
+        let end = s
+            .carry
+            .iter()
+            .zip(&s.carry_off)
+            .map(|(t, o)| o + size_of(*t))
+            .max()
+            .unwrap_or(16);
         carry_end = carry_end.max(end);
-        let saved_end = s.saved.iter().map(|(_, t, o)| o + size_of(*t)).max().unwrap_or(end);
+        let saved_end = s
+            .saved
+            .iter()
+            .map(|(_, t, o)| o + size_of(*t))
+            .max()
+            .unwrap_or(end);
         frame_size = frame_size.max(saved_end.max(end));
         for t in &s.carry[s.level_start..] {
             carried_types.insert(crate::runtime::type_key(*t));

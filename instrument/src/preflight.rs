@@ -34,13 +34,19 @@ pub fn check(wasm: &[u8], config: &Config) -> Result<Preflight> {
         let payload = payload.map_err(|e| Error::InvalidWasm(e.to_string()))?;
         match payload {
             Payload::CustomSection(c) if c.name() == abi::SECTION_NAME => {
-                return Err(Error::AlreadyInstrumented(format!("a `{}` custom section", abi::SECTION_NAME)));
+                return Err(Error::AlreadyInstrumented(format!(
+                    "a `{}` custom section",
+                    abi::SECTION_NAME
+                )));
             }
             Payload::ExportSection(exports) => {
                 for e in exports {
                     let e = e.map_err(|e| Error::InvalidWasm(e.to_string()))?;
                     if e.name.starts_with(abi::EXPORT_PREFIX) {
-                        return Err(Error::AlreadyInstrumented(format!("an export `{}`", e.name)));
+                        return Err(Error::AlreadyInstrumented(format!(
+                            "an export `{}`",
+                            e.name
+                        )));
                     }
                     if e.name.starts_with(abi::ASYNCIFY_PREFIX) {
                         return Err(Error::Asyncify(e.name.to_string()));
@@ -63,5 +69,7 @@ pub fn check(wasm: &[u8], config: &Config) -> Result<Preflight> {
         }
     }
     found.sort();
-    Ok(Preflight { fork_imports_found: found })
+    Ok(Preflight {
+        fork_imports_found: found,
+    })
 }

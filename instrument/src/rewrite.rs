@@ -22,7 +22,7 @@
 //! the frame on unwind. No local is declared for any of it.
 
 use crate::gen::{drops, i, i32c, zeros, Loc};
-use crate::plan::{ConstructPlan, Exit, FuncPlan, Item, Kind, SitePlan};
+use crate::plan::{ConstructPlan, Exit, FuncPlan, Item, Kind, Saved, SitePlan};
 use crate::runtime::{type_key, Runtime};
 use std::collections::HashMap;
 use walrus::ir::{self, BinaryOp, Instr, InstrSeqId, InstrSeqType};
@@ -44,7 +44,14 @@ pub fn rewrite(func: &mut LocalFunction, types: &mut ModuleTypes, rt: &Runtime, 
     // emits; blocks need a real block type.
     let entry_ty = InstrSeqType::new(types, &[], &plan.results);
     let fin = new_seq_ty(func, InstrSeqType::Simple(None));
-    let mut rw = Rewriter { func, types, rt, plan, wrappers: HashMap::new(), fin };
+    let mut rw = Rewriter {
+        func,
+        types,
+        rt,
+        plan,
+        wrappers: HashMap::new(),
+        fin,
+    };
     for ((parent, pos), c) in &plan.constructs {
         if c.kind == Kind::Loop && c.post_check {
             let ty = rw.func.block(c.seq).ty;
@@ -70,12 +77,18 @@ pub fn rewrite(func: &mut LocalFunction, types: &mut ModuleTypes, rt: &Runtime, 
     top_instrs.extend([
         i(ir::GlobalGet { global: m.state }),
         i32c(crate::abi::State::Aborting as i32),
-        i(ir::Binop { op: BinaryOp::I32Eq }),
+        i(ir::Binop {
+            op: BinaryOp::I32Eq,
+        }),
         i(ir::BrIf { block: top }),
         i(ir::GlobalGet { global: m.buf }),
     ]);
     top_instrs.extend(m.cursor());
-    top_instrs.extend([m.ptr_const(plan.frame_size as u64), m.ptr_add(), m.store(m.ptr(), 0)]);
+    top_instrs.extend([
+        m.ptr_const(plan.frame_size as u64),
+        m.ptr_add(),
+        m.store(m.ptr(), 0),
+    ]);
     top_instrs.extend(zeros(&plan.results));
     rw.func.block_mut(top).instrs = top_instrs;
     let mut entry_instrs = rw.preamble();
@@ -98,7 +111,10 @@ impl Rewriter<'_> {
         let c = self.new_seq(params, params);
         let a = self.new_seq(params, params);
         self.func.block_mut(c).instrs = then;
-        i(ir::IfElse { consequent: c, alternative: a })
+        i(ir::IfElse {
+            consequent: c,
+            alternative: a,
+        })
     }
 
     fn call(&self, f: walrus::FunctionId) -> Loc {
@@ -107,15 +123,25 @@ impl Rewriter<'_> {
 
     /// Pushes `call_index < hi`.
     fn idx_below(&self, hi: u32) -> Vec<Loc> {
-        vec![self.call(self.rt.idx_fn), i32c(hi as i32), i(ir::Binop { op: BinaryOp::I32LtU })]
+        vec![
+            self.call(self.rt.idx_fn),
+            i32c(hi as i32),
+            i(ir::Binop {
+                op: BinaryOp::I32LtU,
+            }),
+        ]
     }
 
     fn preamble(&mut self) -> Vec<Loc> {
         let plan = self.plan;
         let m = self.rt.mem;
-        let mut pre = vec![i32c(plan.ordinal as i32), m.ptr_const(plan.frame_size as u64), self.call(self.rt.pop_fn)];
+        let mut pre = vec![
+            i32c(plan.ordinal as i32),
+            m.ptr_const(plan.frame_size as u64),
+            self.call(self.rt.pop_fn),
+        ];
         // Group sites whose frames hold the same locals at the same offsets.
-        let mut groups: Vec<(Vec<(walrus::LocalId, ValType, u32)>, Vec<u32>)> = Vec::new();
+        let mut groups: Vec<(Vec<Saved>, Vec<u32>)> = Vec::new();
         for (k, s) in plan.sites.iter().enumerate() {
             if s.saved.is_empty() {
                 continue;
@@ -140,17 +166,28 @@ impl Rewriter<'_> {
             for (lo, hi) in runs(&ks) {
                 pre.push(self.call(self.rt.idx_fn));
                 if hi - lo == 1 {
-                    pre.extend([i32c(lo as i32), i(ir::Binop { op: BinaryOp::I32Eq })]);
+                    pre.extend([
+                        i32c(lo as i32),
+                        i(ir::Binop {
+                            op: BinaryOp::I32Eq,
+                        }),
+                    ]);
                 } else {
                     pre.extend([
                         i32c(lo as i32),
-                        i(ir::Binop { op: BinaryOp::I32Sub }),
+                        i(ir::Binop {
+                            op: BinaryOp::I32Sub,
+                        }),
                         i32c((hi - lo) as i32),
-                        i(ir::Binop { op: BinaryOp::I32LtU }),
+                        i(ir::Binop {
+                            op: BinaryOp::I32LtU,
+                        }),
                     ]);
                 }
                 if !first {
-                    pre.push(i(ir::Binop { op: BinaryOp::I32Or }));
+                    pre.push(i(ir::Binop {
+                        op: BinaryOp::I32Or,
+                    }));
                 }
                 first = false;
             }
@@ -170,11 +207,27 @@ impl Rewriter<'_> {
         let n = sp.chunks.len();
         for ci in 0..n {
             let (first, start) = sp.chunks[ci];
-            let (end_item, end_pos) = if ci + 1 < n { sp.chunks[ci + 1] } else { (sp.items.len(), orig.len()) };
-            let params_in: Vec<ValType> = if ci == 0 { sp.params.clone() } else { Vec::new() };
+            let (end_item, end_pos) = if ci + 1 < n {
+                sp.chunks[ci + 1]
+            } else {
+                (sp.items.len(), orig.len())
+            };
+            let params_in: Vec<ValType> = if ci == 0 {
+                sp.params.clone()
+            } else {
+                Vec::new()
+            };
             let last = ci + 1 == n;
             let g = (!last).then(|| self.new_seq(&params_in, &[]));
-            let body = self.build_chunk(seq, &orig, &sp.items[first..end_item], start, end_pos, &params_in, g);
+            let body = self.build_chunk(
+                seq,
+                &orig,
+                &sp.items[first..end_item],
+                start,
+                end_pos,
+                &params_in,
+                g,
+            );
             match g {
                 Some(g) => {
                     self.func.block_mut(g).instrs = body;
@@ -261,7 +314,12 @@ impl Rewriter<'_> {
                     out.extend(m.frame_load(*t, *o));
                 }
                 out.extend(zeros(&c.params));
-                if let Kind::If { split, then_has, else_has } = c.kind {
+                if let Kind::If {
+                    split,
+                    then_has,
+                    else_has,
+                } = c.kind
+                {
                     match (then_has, else_has) {
                         (true, true) => out.extend(self.idx_below(split)),
                         (true, false) => out.push(i32c(1)),
@@ -275,7 +333,13 @@ impl Rewriter<'_> {
 
     fn spill_sets(&self, item: Item) -> Vec<Loc> {
         match item {
-            Item::Site(k) => self.site(k).spills.iter().rev().map(|(l, _)| i(ir::LocalSet { local: *l })).collect(),
+            Item::Site(k) => self
+                .site(k)
+                .spills
+                .iter()
+                .rev()
+                .map(|(l, _)| i(ir::LocalSet { local: *l }))
+                .collect(),
             Item::Construct(_) => Vec::new(),
         }
     }
@@ -303,7 +367,12 @@ impl Rewriter<'_> {
         if let Some(g) = skip {
             let chunk_hi = self.hi(seq_of_orig, *items.last().expect("chunks are not empty"));
             d.push(self.call(self.rt.idx_fn));
-            d.extend([i32c(chunk_hi as i32), i(ir::Binop { op: BinaryOp::I32GeU })]);
+            d.extend([
+                i32c(chunk_hi as i32),
+                i(ir::Binop {
+                    op: BinaryOp::I32GeU,
+                }),
+            ]);
             let br = self.if_then(&[], vec![i(ir::Br { block: g })]);
             d.push(br);
         }
@@ -324,7 +393,10 @@ impl Rewriter<'_> {
             self.func.block_mut(labels[t]).instrs = cur;
             cur = vec![i(ir::Block { seq: labels[t] })];
             cur.extend(self.post(seq_of_orig, orig, *it));
-            let next = items.get(t + 1).map(|n| self.landing_pos(*n)).unwrap_or(end);
+            let next = items
+                .get(t + 1)
+                .map(|n| self.landing_pos(*n))
+                .unwrap_or(end);
             cur.extend(orig[self.after_pos(*it)..next].iter().cloned());
             if let Some(n) = items.get(t + 1) {
                 cur.extend(self.spill_sets(*n));
@@ -350,8 +422,16 @@ impl Rewriter<'_> {
     fn exit_br(&self, exit: &Exit) -> Vec<Loc> {
         match exit {
             Exit::Fin => vec![i(ir::Br { block: self.fin })],
-            Exit::Label { seq, loop_wrapper, results } => {
-                let target = if *loop_wrapper { self.wrappers[seq] } else { *seq };
+            Exit::Label {
+                seq,
+                loop_wrapper,
+                results,
+            } => {
+                let target = if *loop_wrapper {
+                    self.wrappers[seq]
+                } else {
+                    *seq
+                };
                 let mut v = zeros(results);
                 v.push(i(ir::Br { block: target }));
                 v
@@ -364,11 +444,18 @@ impl Rewriter<'_> {
         match item {
             Item::Site(k) => {
                 let s = self.site(k).clone();
-                let mut out: Vec<Loc> = s.spills.iter().map(|(l, _)| i(ir::LocalGet { local: *l })).collect();
+                let mut out: Vec<Loc> = s
+                    .spills
+                    .iter()
+                    .map(|(l, _)| i(ir::LocalGet { local: *l }))
+                    .collect();
                 out.extend(orig[s.tail_start..s.pos].iter().cloned());
                 let call = match &orig[s.pos].0 {
                     Instr::ReturnCall(c) => Instr::Call(ir::Call { func: c.func }),
-                    Instr::ReturnCallIndirect(c) => Instr::CallIndirect(ir::CallIndirect { ty: c.ty, table: c.table }),
+                    Instr::ReturnCallIndirect(c) => Instr::CallIndirect(ir::CallIndirect {
+                        ty: c.ty,
+                        table: c.table,
+                    }),
                     Instr::ReturnCallRef(c) => Instr::CallRef(ir::CallRef { ty: c.ty }),
                     other => other.clone(),
                 };
@@ -379,7 +466,11 @@ impl Rewriter<'_> {
                 let mut stack_ty = level.clone();
                 stack_ty.extend(&s.results);
                 let mut u = drops(s.results.len());
-                u.extend([i32c(self.plan.ordinal as i32), i32c(k as i32), m.ptr_const(self.plan.frame_size as u64)]);
+                u.extend([
+                    i32c(self.plan.ordinal as i32),
+                    i32c(k as i32),
+                    m.ptr_const(self.plan.frame_size as u64),
+                ]);
                 u.push(self.call(self.rt.frame_fn));
                 if s.saved.is_empty() {
                     u.push(i(ir::Drop {}));

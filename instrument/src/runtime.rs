@@ -52,25 +52,47 @@ pub fn snapshot(module: &Module, p: u32) -> Snapshot {
     let globals: Vec<_> = module
         .globals
         .iter()
-        .filter(|g| g.mutable && matches!(g.kind, walrus::GlobalKind::Local(_)) && !matches!(g.ty, ValType::Ref(_)))
+        .filter(|g| {
+            g.mutable
+                && matches!(g.kind, walrus::GlobalKind::Local(_))
+                && !matches!(g.ty, ValType::Ref(_))
+        })
         .map(|g| (g.id(), g.ty))
         .collect();
     let types: Vec<ValType> = globals.iter().map(|g| g.1).collect();
     let (offs, end) = crate::gen::layout(&types, 2 * p);
     Snapshot {
-        globals: globals.into_iter().zip(offs).map(|((g, t), o)| (g, t, o)).collect(),
+        globals: globals
+            .into_iter()
+            .zip(offs)
+            .map(|((g, t), o)| (g, t, o))
+            .collect(),
         frames_offset: abi::align8(end),
     }
 }
 
 /// Adds the state and buffer globals.
 pub fn add_globals(module: &mut Module, memory: walrus::MemoryId, is64: bool) -> Mem {
-    let state = module.globals.add_local(ValType::I32, true, false, ConstExpr::Value(Value::I32(0)));
-    let (ty, zero) = if is64 { (ValType::I64, Value::I64(0)) } else { (ValType::I32, Value::I32(0)) };
-    let buf = module.globals.add_local(ty, true, false, ConstExpr::Value(zero));
+    let state =
+        module
+            .globals
+            .add_local(ValType::I32, true, false, ConstExpr::Value(Value::I32(0)));
+    let (ty, zero) = if is64 {
+        (ValType::I64, Value::I64(0))
+    } else {
+        (ValType::I32, Value::I32(0))
+    };
+    let buf = module
+        .globals
+        .add_local(ty, true, false, ConstExpr::Value(zero));
     module.globals.get_mut(state).name = Some("__forkify_state".into());
     module.globals.get_mut(buf).name = Some("__forkify_buf".into());
-    Mem { memory, is64, buf, state }
+    Mem {
+        memory,
+        is64,
+        buf,
+        state,
+    }
 }
 
 /// Adds scratch globals, helpers and the control exports.
@@ -90,7 +112,9 @@ pub fn add_runtime(
             ValType::F64 => Value::F64(0.0),
             _ => Value::V128(0),
         };
-        let g = module.globals.add_local(*t, true, false, ConstExpr::Value(init));
+        let g = module
+            .globals
+            .add_local(*t, true, false, ConstExpr::Value(init));
         module.globals.get_mut(g).name = Some(format!("__forkify_scratch_{t}"));
         scratch.insert(type_key(*t), g);
     }
@@ -98,8 +122,16 @@ pub fn add_runtime(
     let p = mem.p() as u64;
 
     // frame(ord, idx, size) -> fits
-    let (ord, idx, size) = (module.locals.add(ValType::I32), module.locals.add(ValType::I32), module.locals.add(ptr));
-    let mut b = FunctionBuilder::new(&mut module.types, &[ValType::I32, ValType::I32, ptr], &[ValType::I32]);
+    let (ord, idx, size) = (
+        module.locals.add(ValType::I32),
+        module.locals.add(ValType::I32),
+        module.locals.add(ptr),
+    );
+    let mut b = FunctionBuilder::new(
+        &mut module.types,
+        &[ValType::I32, ValType::I32, ptr],
+        &[ValType::I32],
+    );
     b.name("__forkify_frame".into());
     {
         let mut body = b.func_body();
@@ -114,10 +146,21 @@ pub fn add_runtime(
         // cursor + size + abort_reserve <= end
         push(&mut body, mem.cursor());
         body.local_get(size);
-        push(&mut body, [mem.ptr_add(), mem.ptr_const(abort_reserve as u64), mem.ptr_add()]);
+        push(
+            &mut body,
+            [
+                mem.ptr_add(),
+                mem.ptr_const(abort_reserve as u64),
+                mem.ptr_add(),
+            ],
+        );
         body.global_get(mem.buf);
         push(&mut body, [mem.load(ptr, p)]);
-        body.binop(if mem.is64 { BinaryOp::I64LeU } else { BinaryOp::I32LeU });
+        body.binop(if mem.is64 {
+            BinaryOp::I64LeU
+        } else {
+            BinaryOp::I32LeU
+        });
         body.if_else(
             None,
             |t| {
@@ -125,7 +168,9 @@ pub fn add_runtime(
             },
             |_| {},
         );
-        body.i32_const(abi::State::Aborting as i32).global_set(mem.state).i32_const(0);
+        body.i32_const(abi::State::Aborting as i32)
+            .global_set(mem.state)
+            .i32_const(0);
     }
     let frame_fn = b.finish(vec![ord, idx, size], &mut module.funcs);
 
@@ -162,7 +207,13 @@ pub fn add_runtime(
     let idx_fn = b.finish(vec![], &mut module.funcs);
 
     add_exports(module, mem, snap);
-    Runtime { mem, scratch, frame_fn, pop_fn, idx_fn }
+    Runtime {
+        mem,
+        scratch,
+        frame_fn,
+        pop_fn,
+        idx_fn,
+    }
 }
 
 fn push<const N: usize>(b: &mut InstrSeqBuilder<'_>, instrs: [crate::gen::Loc; N]) {
@@ -195,12 +246,20 @@ fn add_exports(module: &mut Module, mem: Mem, snap: &Snapshot) {
         require_state(&mut body, mem, BinaryOp::I32Ne, abi::State::Normal as i32);
         body.local_get(arg).global_set(mem.buf);
         body.local_get(arg).local_get(arg);
-        push(&mut body, [mem.ptr_const(snap.frames_offset as u64), mem.ptr_add(), mem.store(ptr, 0)]);
+        push(
+            &mut body,
+            [
+                mem.ptr_const(snap.frames_offset as u64),
+                mem.ptr_add(),
+                mem.store(ptr, 0),
+            ],
+        );
         for (g, t, off) in &snap.globals {
             body.local_get(arg).global_get(*g);
             push(&mut body, [mem.store(*t, *off as u64)]);
         }
-        body.i32_const(abi::State::Unwinding as i32).global_set(mem.state);
+        body.i32_const(abi::State::Unwinding as i32)
+            .global_set(mem.state);
     }
     let f = b.finish(vec![arg], &mut module.funcs);
     module.exports.add(abi::EXPORT_UNWIND_BEGIN, f);
@@ -210,9 +269,15 @@ fn add_exports(module: &mut Module, mem: Mem, snap: &Snapshot) {
     b.name(abi::EXPORT_UNWIND_END.into());
     {
         let mut body = b.func_body();
-        require_state(&mut body, mem, BinaryOp::I32Ne, abi::State::Unwinding as i32);
+        require_state(
+            &mut body,
+            mem,
+            BinaryOp::I32Ne,
+            abi::State::Unwinding as i32,
+        );
         body.instr(zero_ptr.clone()).global_set(mem.buf);
-        body.i32_const(abi::State::Normal as i32).global_set(mem.state);
+        body.i32_const(abi::State::Normal as i32)
+            .global_set(mem.state);
     }
     let f = b.finish(vec![], &mut module.funcs);
     module.exports.add(abi::EXPORT_UNWIND_END, f);
@@ -230,7 +295,8 @@ fn add_exports(module: &mut Module, mem: Mem, snap: &Snapshot) {
             push(&mut body, [mem.load(*t, *off as u64)]);
             body.global_set(*g);
         }
-        body.i32_const(abi::State::Rewinding as i32).global_set(mem.state);
+        body.i32_const(abi::State::Rewinding as i32)
+            .global_set(mem.state);
     }
     let f = b.finish(vec![arg], &mut module.funcs);
     module.exports.add(abi::EXPORT_REWIND_BEGIN, f);
@@ -240,9 +306,15 @@ fn add_exports(module: &mut Module, mem: Mem, snap: &Snapshot) {
     b.name(abi::EXPORT_REWIND_END.into());
     {
         let mut body = b.func_body();
-        require_state(&mut body, mem, BinaryOp::I32LtU, abi::State::Rewinding as i32);
+        require_state(
+            &mut body,
+            mem,
+            BinaryOp::I32LtU,
+            abi::State::Rewinding as i32,
+        );
         body.instr(zero_ptr).global_set(mem.buf);
-        body.i32_const(abi::State::Normal as i32).global_set(mem.state);
+        body.i32_const(abi::State::Normal as i32)
+            .global_set(mem.state);
     }
     let f = b.finish(vec![], &mut module.funcs);
     module.exports.add(abi::EXPORT_REWIND_END, f);
@@ -274,7 +346,10 @@ pub fn section(
         instrumented_functions: functions,
         max_frame_size: max_frame,
         abort_reserve,
-        info: abi::SectionInfo { tool: tool.to_string(), fork_imports },
+        info: abi::SectionInfo {
+            tool: tool.to_string(),
+            fork_imports,
+        },
     }
     .encode()
 }

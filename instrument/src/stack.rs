@@ -59,7 +59,8 @@ impl StackFacts {
                 for _ in 0..locals.get_count() {
                     let offset = locals.original_position();
                     let (count, ty) = locals.read().map_err(|e| e.to_string())?;
-                    v.define_locals(offset, count, ty).map_err(|e| e.to_string())?;
+                    v.define_locals(offset, count, ty)
+                        .map_err(|e| e.to_string())?;
                 }
                 let mut ops = body.get_operators_reader().map_err(|e| e.to_string())?;
                 while !ops.eof() {
@@ -81,7 +82,14 @@ impl StackFacts {
                     } else {
                         None
                     };
-                    facts.at.insert(offset as u32, At { height, frame_height, stack });
+                    facts.at.insert(
+                        offset as u32,
+                        At {
+                            height,
+                            frame_height,
+                            stack,
+                        },
+                    );
                     v.op(offset, &op).map_err(|e| e.to_string())?;
                 }
             }

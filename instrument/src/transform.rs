@@ -5,7 +5,10 @@
 use crate::callgraph::CallGraph;
 use crate::plan::{plan_function, Ctx, FuncPlan};
 use crate::stack::StackFacts;
-use crate::{abi, preflight, runtime, Config, Error, Explanation, FunctionReport, Instrumented, Report, Result};
+use crate::{
+    abi, preflight, runtime, Config, Error, Explanation, FunctionReport, Instrumented, Report,
+    Result,
+};
 use std::collections::{BTreeMap, BTreeSet};
 use walrus::{FunctionId, FunctionKind, Module, ModuleConfig, ValType};
 
@@ -19,22 +22,31 @@ pub fn guarded<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
                 .map(|s| s.to_string())
                 .or_else(|| p.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
-            Err(Error::Module(format!("internal error while reading or rewriting the module: {msg}")))
+            Err(Error::Module(format!(
+                "internal error while reading or rewriting the module: {msg}"
+            )))
         }
     }
 }
 
 fn parse(wasm: &[u8]) -> Result<Module> {
     let mut cfg = ModuleConfig::new();
-    cfg.generate_name_section(true).generate_producers_section(true);
-    cfg.parse(wasm).map_err(|e| Error::InvalidWasm(format!("{e:#}")))
+    cfg.generate_name_section(true)
+        .generate_producers_section(true)
+        .generate_dwarf(true);
+    cfg.parse(wasm)
+        .map_err(|e| Error::InvalidWasm(format!("{e:#}")))
 }
 
 /// Function index (imports first, then definitions) by id.
 fn indices(module: &Module) -> BTreeMap<FunctionId, u32> {
     let mut out = BTreeMap::new();
     let mut n = 0;
-    for f in module.funcs.iter().filter(|f| matches!(f.kind, FunctionKind::Import(_))) {
+    for f in module
+        .funcs
+        .iter()
+        .filter(|f| matches!(f.kind, FunctionKind::Import(_)))
+    {
         out.insert(f.id(), n);
         n += 1;
     }
@@ -64,7 +76,12 @@ fn fork_import_ids(module: &Module, config: &Config) -> Result<BTreeSet<Function
             let name = crate::ImportName::new(imp.module.clone(), imp.name.clone());
             if config.fork_imports.contains(&name) {
                 let ty = module.types.get(module.funcs.get(fid).ty());
-                if ty.params().iter().chain(ty.results()).any(|t| matches!(t, ValType::Ref(_))) {
+                if ty
+                    .params()
+                    .iter()
+                    .chain(ty.results())
+                    .any(|t| matches!(t, ValType::Ref(_)))
+                {
                     return Err(Error::Module(format!(
                         "fork import `{name}` has reference-typed parameters or results; fork imports must be numeric"
                     )));
@@ -82,7 +99,12 @@ pub fn instrument(wasm: &[u8], config: &Config) -> Result<Instrumented> {
     if pre.fork_imports_found.is_empty() {
         return Ok(Instrumented {
             bytes: wasm.to_vec(),
-            report: Report { passed_through: true, bytes_before: wasm.len(), bytes_after: wasm.len(), ..Default::default() },
+            report: Report {
+                passed_through: true,
+                bytes_before: wasm.len(),
+                bytes_after: wasm.len(),
+                ..Default::default()
+            },
         });
     }
     let mut module = parse(wasm)?;
@@ -94,26 +116,49 @@ pub fn instrument(wasm: &[u8], config: &Config) -> Result<Instrumented> {
         .iter()
         .next()
         .map(|m| (m.id(), m.memory64))
-        .ok_or_else(|| Error::Module("the module has no memory: fork needs memory 0 for the save buffer".into()))?;
+        .ok_or_else(|| {
+            Error::Module(
+                "the module has no memory: fork needs memory 0 for the save buffer".into(),
+            )
+        })?;
     let (memory, is64) = memory;
     let p = if is64 { 8 } else { 4 };
 
     // Functions on a fork path, in function-index order (their ordinals).
-    let targets: Vec<FunctionId> = graph.on_path.keys().copied().collect::<BTreeSet<_>>().into_iter().collect();
+    let targets: Vec<FunctionId> = graph
+        .on_path
+        .keys()
+        .copied()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
     let mut targets = targets;
     targets.sort_by_key(|f| idx[f]);
-    let code_pos: BTreeMap<FunctionId, usize> =
-        module.funcs.iter_local().enumerate().map(|(i, (id, _))| (id, i)).collect();
+    let code_pos: BTreeMap<FunctionId, usize> = module
+        .funcs
+        .iter_local()
+        .enumerate()
+        .map(|(i, (id, _))| (id, i))
+        .collect();
     let wanted: BTreeSet<usize> = targets.iter().map(|f| code_pos[f]).collect();
-    let facts = StackFacts::collect(wasm, preflight::features(), &wanted).map_err(Error::InvalidWasm)?;
+    let facts =
+        StackFacts::collect(wasm, preflight::features(), &wanted).map_err(Error::InvalidWasm)?;
 
-    let names: BTreeMap<FunctionId, String> =
-        module.funcs.iter().map(|f| (f.id(), display_name(&module, &idx, f.id()))).collect();
+    let names: BTreeMap<FunctionId, String> = module
+        .funcs
+        .iter()
+        .map(|f| (f.id(), display_name(&module, &idx, f.id())))
+        .collect();
     let name_fn = |id: FunctionId| names.get(&id).cloned().unwrap_or_default();
     let mut plans: Vec<FuncPlan> = Vec::new();
     {
         let mut locals = std::mem::take(&mut module.locals);
-        let cx = Ctx { module: &module, graph: &graph, facts: &facts, name: &name_fn };
+        let cx = Ctx {
+            module: &module,
+            graph: &graph,
+            facts: &facts,
+            name: &name_fn,
+        };
         for (ordinal, f) in targets.iter().enumerate() {
             match plan_function(&cx, *f, ordinal as u32, &mut locals) {
                 Ok(p) => plans.push(p),
@@ -127,16 +172,26 @@ pub fn instrument(wasm: &[u8], config: &Config) -> Result<Instrumented> {
     }
 
     let snap = runtime::snapshot(&module, p);
-    let abort_reserve = plans.iter().map(|p| p.carry_end).max().unwrap_or(abi::FRAME_HEADER_SIZE);
+    let abort_reserve = plans
+        .iter()
+        .map(|p| p.carry_end)
+        .max()
+        .unwrap_or(abi::FRAME_HEADER_SIZE);
     let max_frame = plans.iter().map(|p| p.frame_size).max().unwrap_or(0);
     let mut carried: BTreeSet<u8> = BTreeSet::new();
     for pl in &plans {
         carried.extend(&pl.carried_types);
     }
-    let scratch_types: Vec<ValType> = [ValType::I32, ValType::I64, ValType::F32, ValType::F64, ValType::V128]
-        .into_iter()
-        .filter(|t| carried.contains(&runtime::type_key(*t)))
-        .collect();
+    let scratch_types: Vec<ValType> = [
+        ValType::I32,
+        ValType::I64,
+        ValType::F32,
+        ValType::F64,
+        ValType::V128,
+    ]
+    .into_iter()
+    .filter(|t| carried.contains(&runtime::type_key(*t)))
+    .collect();
     let mem = runtime::add_globals(&mut module, memory, is64);
     let rt = runtime::add_runtime(&mut module, mem, &scratch_types, &snap, abort_reserve);
 
@@ -156,10 +211,27 @@ pub fn instrument(wasm: &[u8], config: &Config) -> Result<Instrumented> {
             frame_size: pl.frame_size,
         });
     }
-    let fork_imports: Vec<String> = config.sorted_fork_imports().iter().map(|n| n.to_string()).collect();
-    let data = runtime::section(p, snap.frames_offset, plans.len() as u32, max_frame, abort_reserve, &config.tool, fork_imports);
-    module.customs.add(walrus::RawCustomSection { name: abi::SECTION_NAME.to_string(), data });
-    module.producers.add_processed_by("cargo-forkify", env!("CARGO_PKG_VERSION"));
+    let fork_imports: Vec<String> = config
+        .sorted_fork_imports()
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    let data = runtime::section(
+        p,
+        snap.frames_offset,
+        plans.len() as u32,
+        max_frame,
+        abort_reserve,
+        &config.tool,
+        fork_imports,
+    );
+    module.customs.add(walrus::RawCustomSection {
+        name: abi::SECTION_NAME.to_string(),
+        data,
+    });
+    module
+        .producers
+        .add_processed_by("cargo-forkify", env!("CARGO_PKG_VERSION"));
     let bytes = module.emit_wasm();
     wasmparser::Validator::new_with_features(preflight::features())
         .validate_all(&bytes)
@@ -182,7 +254,9 @@ pub fn instrument(wasm: &[u8], config: &Config) -> Result<Instrumented> {
 
 /// Locals (parameters excluded) the function's body uses.
 fn locals_used(module: &Module, id: FunctionId) -> u32 {
-    let FunctionKind::Local(f) = &module.funcs.get(id).kind else { return 0 };
+    let FunctionKind::Local(f) = &module.funcs.get(id).kind else {
+        return 0;
+    };
     let mut seen = BTreeSet::new();
     for seq in crate::walk::all_seqs(f) {
         for (instr, _) in f.block(seq).instrs.iter() {
@@ -211,8 +285,14 @@ pub fn explain(wasm: &[u8], config: &Config, function: &str) -> Result<Explanati
         .funcs
         .iter()
         .map(|f| f.id())
-        .find(|id| display_name(&module, &idx, *id) == function || format!("func[{}]", idx[id]) == function)
+        .find(|id| {
+            display_name(&module, &idx, *id) == function || format!("func[{}]", idx[id]) == function
+        })
         .ok_or_else(|| Error::NoSuchFunction(function.to_string()))?;
-    let chain = graph.chain(id).into_iter().map(|f| display_name(&module, &idx, f)).collect();
+    let chain = graph
+        .chain(id)
+        .into_iter()
+        .map(|f| display_name(&module, &idx, f))
+        .collect();
     Ok(Explanation { chain })
 }

@@ -25,7 +25,9 @@ pub fn legacy_handlers(catches: &[LegacyCatch]) -> Vec<InstrSeqId> {
     catches
         .iter()
         .filter_map(|c| match c {
-            LegacyCatch::Catch { handler, .. } | LegacyCatch::CatchAll { handler } => Some(*handler),
+            LegacyCatch::Catch { handler, .. } | LegacyCatch::CatchAll { handler } => {
+                Some(*handler)
+            }
             LegacyCatch::Delegate { .. } => None,
         })
         .collect()
