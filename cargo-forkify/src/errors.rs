@@ -1,0 +1,126 @@
+//! The failures `cargo forkify` expects, each mapped to one documented exit
+//! code (`exit_codes.rs`) in a single match. Messages name the file and
+//! what to do; the library's own message (function, reason) is kept whole.
+
+use std::io::{self, Write};
+
+use camino::Utf8PathBuf;
+
+use crate::exit_codes;
+
+/// A failure the CLI reports to the user and turns into an exit code.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExpectedError {
+    /// An input file could not be read.
+    #[error("cannot read `{path}`: {error}")]
+    ReadInput {
+        /// The file.
+        path: Utf8PathBuf,
+        /// Why.
+        error: io::Error,
+    },
+    /// The output file could not be written (nothing was left behind).
+    #[error("cannot write `{path}`: {error}")]
+    WriteOutput {
+        /// The file.
+        path: Utf8PathBuf,
+        /// Why.
+        error: io::Error,
+    },
+    /// The instrumenter refused or failed.
+    #[error("cannot instrument `{path}`: {error}")]
+    Instrument {
+        /// The input module.
+        path: Utf8PathBuf,
+        /// The library's error (names the function and reason).
+        error: forkify_instrument::Error,
+    },
+    /// `explain` could not inspect the module.
+    #[error("cannot explain `{path}`: {error}")]
+    Explain {
+        /// The input module.
+        path: Utf8PathBuf,
+        /// The library's error.
+        error: forkify_instrument::Error,
+    },
+    /// `check` found artifacts that do not match the ABI (each was already
+    /// reported on its own line).
+    #[error("{failed} of {total} artifacts failed the check")]
+    CheckFailed {
+        /// How many failed.
+        failed: usize,
+        /// How many were checked.
+        total: usize,
+    },
+    /// `run`: the host refused the module (ABI, exports, imports).
+    #[error("cannot run `{path}`: {error:#}")]
+    RunRefused {
+        /// The module.
+        path: Utf8PathBuf,
+        /// Why.
+        error: anyhow::Error,
+    },
+    /// `run`: the first process did not exit with status 0.
+    #[error("`{path}`: process 1 {status}")]
+    GuestFailed {
+        /// The module.
+        path: Utf8PathBuf,
+        /// How it ended, e.g. `exited with status 3`.
+        status: String,
+    },
+    /// A feature this binary was built without.
+    #[error("{0}")]
+    NotBuiltIn(&'static str),
+    /// Standard output could not be written.
+    #[error("cannot write to standard output: {0}")]
+    Stdout(io::Error),
+    /// Anything else: a bug or an environment problem.
+    #[error("{0:#}")]
+    Unexpected(anyhow::Error),
+}
+
+impl ExpectedError {
+    /// The exit code for this failure.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            ExpectedError::Instrument { .. } | ExpectedError::Explain { .. } => {
+                exit_codes::INSTRUMENT_FAILED
+            }
+            ExpectedError::CheckFailed { .. } | ExpectedError::RunRefused { .. } => {
+                exit_codes::ABI_MISMATCH
+            }
+            ExpectedError::GuestFailed { .. } => exit_codes::GUEST_FAILED,
+            ExpectedError::ReadInput { .. }
+            | ExpectedError::WriteOutput { .. }
+            | ExpectedError::NotBuiltIn(_)
+            | ExpectedError::Stdout(_)
+            | ExpectedError::Unexpected(_) => exit_codes::UNEXPECTED,
+        }
+    }
+
+    /// True when standard output was closed under us (`cargo forkify abi |
+    /// head`): not worth a message.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, ExpectedError::Stdout(e) if e.kind() == io::ErrorKind::BrokenPipe)
+    }
+
+    /// Prints `error: <message>` to standard error.
+    pub fn display_to_stderr(&self) {
+        let _ = writeln!(io::stderr().lock(), "error: {self}");
+    }
+}
+
+/// Writes `text` to standard output.
+pub(crate) fn print_stdout(text: &str) -> Result<(), ExpectedError> {
+    let mut out = io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(ExpectedError::Stdout)
+}
+
+/// Writes `text` to standard error; failures to do so are ignored, there is
+/// nowhere left to report them.
+pub(crate) fn print_stderr(text: &str) {
+    let _ = io::stderr().lock().write_all(text.as_bytes());
+}

@@ -1,0 +1,682 @@
+//! End to end on real LLVM output: the Rust programs of `examples/` are
+//! built for `wasm32-unknown-unknown` and `wasm64-unknown-unknown`,
+//! instrumented with the default config (`kernel.kernel_fork`), really
+//! forked on the reference host, and compared process by process, and
+//! write by write, with `examples/expected.json`.
+//!
+//! # Building
+//!
+//! Each test binary builds the examples workspace once per target (a
+//! [`OnceLock`]), by running cargo as a subprocess into its own target
+//! directory, `target/examples-build` (or `$CARGO_TARGET_DIR/examples-build`
+//! when that is an absolute path). It is cached across runs, so only the
+//! first run pays for the build (about 20-40 s per target on 2 cores).
+//!
+//! - wasm32: `$CARGO build --release --target wasm32-unknown-unknown`, with
+//!   the toolchain running the tests. A missing rustup target is a failure
+//!   that says to run `rustup target add wasm32-unknown-unknown`.
+//! - wasm64: `rustup run nightly cargo build --release
+//!   -Zbuild-std=std,panic_abort --target wasm64-unknown-unknown`. These
+//!   tests are skipped, saying `SKIPPED: ...` on stderr, only when there is
+//!   no nightly toolchain or it lacks `rust-src`; any other build failure
+//!   fails them.
+//!
+//! # What runs
+//!
+//! For each target (module `wasm32` / `wasm64`):
+//!
+//! - one test per program: instrument, check the report and the
+//!   `forkify.abi` section (pointer width 4 / 8), run it, and compare the
+//!   whole [`RunReport`] with `expected.json` (printed in full on mismatch);
+//! - `deep_recursion_small_buffer`: a 16 KiB save buffer is too small for
+//!   the 1,000-frame unwind, so the guest aborts it (ABI §6): `fork` fails
+//!   with errno 12, the program says so and exits 2, and no child exists;
+//! - `uninstrumented_is_refused`: the raw module imports `kernel.kernel_fork`
+//!   but has no `forkify.abi` section, and the host refuses it.
+
+use std::ffi::OsString;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use cargo_forkify::host::{self, ExitStatus, ProcessReport, RunOptions, RunReport};
+use forkify_instrument::abi::{AbiSection, SECTION_NAME};
+use forkify_instrument::{Config, Instrumented};
+use serde_json::Value;
+
+/// Save buffer for `deep-recursion`: its fork unwinds 1,000+ frames.
+const DEEP_BUFFER: u32 = 1 << 20;
+
+/// A save buffer too small for that unwind (but big enough for the
+/// module's `frames_offset + abort_reserve`, so the guest itself aborts).
+const SMALL_BUFFER: u32 = 16 << 10;
+
+/// Environment variables that would make the examples build use another
+/// target directory, target or codegen flags than this file asks for (e.g.
+/// coverage flags meant for the host build).
+const BUILD_ENV: &[&str] = &[
+    "CARGO_TARGET_DIR",
+    "CARGO_BUILD_TARGET_DIR",
+    "CARGO_BUILD_TARGET",
+    "RUSTFLAGS",
+    "CARGO_ENCODED_RUSTFLAGS",
+    "CARGO_BUILD_RUSTFLAGS",
+];
+
+/// What the toolchain running these tests set, which must not leak into
+/// the nightly build (or `nightly` would not apply).
+const TOOLCHAIN_ENV: &[&str] = &[
+    "RUSTUP_TOOLCHAIN",
+    "RUSTC",
+    "RUSTDOC",
+    "CARGO",
+    "CARGO_BUILD_RUSTC",
+    "CARGO_BUILD_RUSTDOC",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    Wasm32,
+    Wasm64,
+}
+
+impl Target {
+    fn triple(self) -> &'static str {
+        match self {
+            Target::Wasm32 => "wasm32-unknown-unknown",
+            Target::Wasm64 => "wasm64-unknown-unknown",
+        }
+    }
+
+    fn pointer_width(self) -> u8 {
+        match self {
+            Target::Wasm32 => 4,
+            Target::Wasm64 => 8,
+        }
+    }
+}
+
+/// The outcome of building the examples for one target.
+#[derive(Debug)]
+enum Build {
+    /// The directory holding `<program>.wasm`.
+    Built(PathBuf),
+    /// The toolchain this target needs is absent; why.
+    Skipped(String),
+    /// Why the build failed.
+    Failed(String),
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+fn examples_dir() -> PathBuf {
+    repo_root().join("examples")
+}
+
+/// Where the examples are built: their own directory, so the build neither
+/// waits on nor invalidates the workspace's or the examples' own target dir.
+fn build_target_dir() -> PathBuf {
+    let base = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .unwrap_or_else(|| repo_root().join("target"));
+    base.join("examples-build")
+}
+
+/// Writes to the real stderr, past the test harness's output capture, so
+/// skips and build times show without `--nocapture`.
+fn say(msg: &str) {
+    let _ = writeln!(std::io::stderr(), "{msg}");
+}
+
+fn built(target: Target) -> &'static Build {
+    static WASM32: OnceLock<Build> = OnceLock::new();
+    static WASM64: OnceLock<Build> = OnceLock::new();
+    match target {
+        Target::Wasm32 => WASM32.get_or_init(build_wasm32),
+        Target::Wasm64 => WASM64.get_or_init(build_wasm64),
+    }
+}
+
+/// The built (uninstrumented) module of `program`, or `None` when the
+/// target's toolchain is absent (after saying `SKIPPED: ...`).
+fn module(target: Target, program: &str, test: &str) -> Option<Vec<u8>> {
+    match built(target) {
+        Build::Built(dir) => {
+            let path = dir.join(format!("{program}.wasm"));
+            let bytes = std::fs::read(&path).unwrap_or_else(|e| {
+                panic!(
+                    "the examples build for {} succeeded but {} cannot be read: {e}",
+                    target.triple(),
+                    path.display()
+                )
+            });
+            Some(bytes)
+        }
+        Build::Skipped(why) => {
+            say(&format!("SKIPPED: {test}: {why}"));
+            None
+        }
+        Build::Failed(why) => panic!("{why}"),
+    }
+}
+
+fn cargo_build_command(cargo: Command, target: Target) -> Command {
+    let mut cmd = cargo;
+    cmd.arg("build").arg("--release");
+    if target == Target::Wasm64 {
+        cmd.arg("-Zbuild-std=std,panic_abort");
+    }
+    cmd.arg("--target")
+        .arg(target.triple())
+        .arg("--manifest-path")
+        .arg(examples_dir().join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(build_target_dir())
+        .current_dir(examples_dir());
+    for var in BUILD_ENV {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+fn describe_output(out: &Output) -> String {
+    format!(
+        "{}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Runs a build command and turns its result into a [`Build`]; `hint` is
+/// called on the stderr of a failed build for an extra explanation.
+fn finish_build(mut cmd: Command, target: Target, hint: impl Fn(&str) -> Option<String>) -> Build {
+    let shown = format!("{cmd:?}");
+    let start = Instant::now();
+    let out = match cmd.output() {
+        Ok(out) => out,
+        Err(e) => {
+            return Build::Failed(format!(
+                "cannot run the examples build for {}: {shown}: {e}",
+                target.triple()
+            ))
+        }
+    };
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let extra = hint(&stderr)
+            .map(|h| format!("{h}\n\n"))
+            .unwrap_or_default();
+        return Build::Failed(format!(
+            "{extra}building the examples for {} failed: {shown}\nexit {}",
+            target.triple(),
+            describe_output(&out)
+        ));
+    }
+    say(&format!(
+        "rust_programs: examples built for {} in {:.1?}",
+        target.triple(),
+        start.elapsed()
+    ));
+    Build::Built(build_target_dir().join(target.triple()).join("release"))
+}
+
+fn wasm32_missing_hint(stderr: &str) -> Option<String> {
+    let missing = stderr.contains("target may not be installed")
+        || stderr.contains("can't find crate for `core`")
+        || stderr.contains("can't find crate for `std`");
+    missing.then(|| {
+        "the wasm32-unknown-unknown target is not installed for this toolchain: \
+         run `rustup target add wasm32-unknown-unknown` (CI installs it via scripts/setup.sh)"
+            .to_string()
+    })
+}
+
+fn build_wasm32() -> Build {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
+    // Check the target up front so its absence is named, not buried in a
+    // build log. `rustc` here is the one the build will use.
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| OsString::from("rustc"));
+    if let Ok(out) = Command::new(&rustc)
+        .args([
+            "--print",
+            "target-libdir",
+            "--target",
+            "wasm32-unknown-unknown",
+        ])
+        .output()
+    {
+        let libdir = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if out.status.success() && !libdir.is_empty() && !Path::new(&libdir).is_dir() {
+            return Build::Failed(format!(
+                "the wasm32-unknown-unknown target is not installed for this toolchain \
+                 ({libdir} does not exist): run `rustup target add wasm32-unknown-unknown` \
+                 (CI installs it via scripts/setup.sh)"
+            ));
+        }
+    }
+    finish_build(
+        cargo_build_command(Command::new(cargo), Target::Wasm32),
+        Target::Wasm32,
+        wasm32_missing_hint,
+    )
+}
+
+/// `rustup <args>` for the nightly toolchain, clear of what the running
+/// toolchain set.
+fn rustup(args: &[&str]) -> Command {
+    let mut cmd = Command::new("rustup");
+    cmd.args(args);
+    for var in TOOLCHAIN_ENV {
+        cmd.env_remove(var);
+    }
+    // Probing must never install anything.
+    cmd.env("RUSTUP_AUTO_INSTALL", "0");
+    cmd
+}
+
+fn build_wasm64() -> Build {
+    let how = "install them with `rustup toolchain install nightly --component rust-src`";
+    let toolchains = match rustup(&["toolchain", "list"]).output() {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).into_owned(),
+        Ok(out) => return Build::Skipped(format!(
+            "wasm64 needs a nightly toolchain via rustup, and `rustup toolchain list` failed: {}",
+            describe_output(&out)
+        )),
+        Err(e) => {
+            return Build::Skipped(format!(
+                "wasm64 needs a nightly toolchain via rustup, and rustup cannot run ({e}); {how}"
+            ))
+        }
+    };
+    if !toolchains.lines().any(|l| l.starts_with("nightly")) {
+        return Build::Skipped(format!(
+            "wasm64 needs a nightly toolchain with rust-src and none is installed; {how}"
+        ));
+    }
+    let sysroot = match rustup(&["run", "nightly", "rustc", "--print", "sysroot"]).output() {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        Ok(out) => {
+            return Build::Skipped(format!(
+                "the nightly toolchain does not run (`rustup run nightly rustc --print sysroot`: {}); {how}",
+                describe_output(&out)
+            ))
+        }
+        Err(e) => return Build::Skipped(format!("cannot run rustup: {e}; {how}")),
+    };
+    let library = Path::new(&sysroot).join("lib/rustlib/src/rust/library");
+    if !library.is_dir() {
+        return Build::Skipped(format!(
+            "the nightly toolchain lacks the rust-src component ({} does not exist), \
+             which -Zbuild-std needs; run `rustup component add rust-src --toolchain nightly`",
+            library.display()
+        ));
+    }
+    let mut cargo = rustup(&["run", "nightly", "cargo"]);
+    cargo.env_remove("RUSTUP_AUTO_INSTALL");
+    finish_build(
+        cargo_build_command(cargo, Target::Wasm64),
+        Target::Wasm64,
+        |_| None,
+    )
+}
+
+/// `examples/expected.json`, parsed.
+fn expected_json() -> &'static Value {
+    static EXPECTED: OnceLock<Value> = OnceLock::new();
+    EXPECTED.get_or_init(|| {
+        let path = examples_dir().join("expected.json");
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{} is not valid JSON: {e}", path.display()))
+    })
+}
+
+/// The expected run of `program` from `expected.json`, as a [`RunReport`].
+fn expected_report(program: &str) -> RunReport {
+    let entry = &expected_json()[program];
+    assert!(
+        entry.is_object(),
+        "examples/expected.json has no entry for `{program}`"
+    );
+    let bad = |what: &str, v: &Value| -> ! {
+        panic!("examples/expected.json, `{program}`: bad {what}: {v}")
+    };
+    let int = |what: &str, v: &Value| -> i32 {
+        v.as_i64()
+            .and_then(|n| i32::try_from(n).ok())
+            .unwrap_or_else(|| bad(what, v))
+    };
+    let processes = entry["processes"]
+        .as_array()
+        .unwrap_or_else(|| bad("processes", &entry["processes"]))
+        .iter()
+        .map(|p| ProcessReport {
+            pid: int("pid", &p["pid"]),
+            parent: match &p["parent"] {
+                Value::Null => None,
+                v => Some(int("parent", v)),
+            },
+            stdout: p["stdout"]
+                .as_str()
+                .unwrap_or_else(|| bad("stdout", &p["stdout"]))
+                .to_string(),
+            status: match &p["status"] {
+                Value::Object(o) if o.contains_key("trapped") => {
+                    ExitStatus::Trapped(o["trapped"].as_str().unwrap_or_default().to_string())
+                }
+                Value::Object(o) if o.contains_key("exited") => {
+                    ExitStatus::Exited(int("status", &o["exited"]))
+                }
+                v => ExitStatus::Exited(int("status", v)),
+            },
+        })
+        .collect();
+    let log = entry["log"]
+        .as_array()
+        .unwrap_or_else(|| bad("log", &entry["log"]))
+        .iter()
+        .map(|w| match w.as_array().map(Vec::as_slice) {
+            Some([pid, text]) => (
+                int("log pid", pid),
+                text.as_str()
+                    .unwrap_or_else(|| bad("log text", text))
+                    .to_string(),
+            ),
+            _ => bad("log entry", w),
+        })
+        .collect();
+    RunReport { processes, log }
+}
+
+/// The differences between two runs, one per line.
+fn differences(expected: &RunReport, actual: &RunReport) -> String {
+    let mut out = String::new();
+    let n = expected.processes.len().max(actual.processes.len());
+    for i in 0..n {
+        match (expected.processes.get(i), actual.processes.get(i)) {
+            (Some(e), Some(a)) if e == a => {}
+            (e, a) => out.push_str(&format!(
+                "  process #{i}: expected {e:?}\n               got      {a:?}\n"
+            )),
+        }
+    }
+    let n = expected.log.len().max(actual.log.len());
+    if let Some(i) = (0..n).find(|&i| expected.log.get(i) != actual.log.get(i)) {
+        out.push_str(&format!(
+            "  log: first difference at write #{i}: expected {:?}, got {:?} ({} writes expected, {} got)\n",
+            expected.log.get(i),
+            actual.log.get(i),
+            expected.log.len(),
+            actual.log.len()
+        ));
+    }
+    out
+}
+
+fn assert_run(what: &str, expected: &RunReport, actual: &RunReport) {
+    if expected != actual {
+        panic!(
+            "{what}: the run differs from the expected one\n\
+             differences:\n{}\n\
+             expected (rendered):\n{}\n\
+             got (rendered):\n{}\n\
+             the whole RunReport:\n{actual:#?}",
+            differences(expected, actual),
+            expected.render(),
+            actual.render()
+        );
+    }
+}
+
+/// Every `forkify.abi` custom section of a module, parsed.
+fn abi_sections(bytes: &[u8]) -> Vec<AbiSection> {
+    wasmparser::Parser::new(0)
+        .parse_all(bytes)
+        .filter_map(|p| match p {
+            Ok(wasmparser::Payload::CustomSection(c)) if c.name() == SECTION_NAME => Some(
+                AbiSection::parse(c.data())
+                    .unwrap_or_else(|e| panic!("bad `{SECTION_NAME}` section: {e}")),
+            ),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Instruments with the default config and checks the report and the
+/// `forkify.abi` section.
+fn instrument(target: Target, program: &str, wasm: &[u8]) -> Instrumented {
+    let what = format!("{program} ({})", target.triple());
+    assert!(
+        abi_sections(wasm).is_empty(),
+        "{what}: the built module already has a `{SECTION_NAME}` section"
+    );
+    let out = forkify_instrument::instrument(wasm, &Config::default())
+        .unwrap_or_else(|e| panic!("{what}: instrument() failed: {e}"));
+    let report = &out.report;
+    assert!(
+        !report.passed_through,
+        "{what}: passed through, but it imports kernel.kernel_fork: {report:#?}"
+    );
+    assert!(
+        !report.functions.is_empty(),
+        "{what}: no function was instrumented: {report:#?}"
+    );
+    assert_eq!(
+        report.fork_imports_found,
+        ["kernel.kernel_fork"],
+        "{what}: fork imports found"
+    );
+    assert_eq!(
+        report.pointer_width,
+        target.pointer_width(),
+        "{what}: report.pointer_width"
+    );
+    if let Err(e) = wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
+        .validate_all(&out.bytes)
+    {
+        panic!("{what}: the instrumented module does not validate: {e}");
+    }
+    let sections = abi_sections(&out.bytes);
+    assert_eq!(
+        sections.len(),
+        1,
+        "{what}: the instrumented module must carry exactly one `{SECTION_NAME}` section"
+    );
+    let section = &sections[0];
+    assert_eq!(
+        section.pointer_width,
+        target.pointer_width(),
+        "{what}: pointer width in `{SECTION_NAME}`: {section:#?}"
+    );
+    assert_eq!(
+        section.instrumented_functions as usize,
+        report.functions.len(),
+        "{what}: instrumented functions, section vs report"
+    );
+    assert_eq!(
+        (section.frames_offset, section.abort_reserve),
+        (report.frames_offset, report.abort_reserve),
+        "{what}: frames_offset/abort_reserve, section vs report"
+    );
+    out
+}
+
+fn run_options(program: &str) -> RunOptions {
+    let mut opts = RunOptions::default();
+    if program == "deep-recursion" {
+        opts.buffer_size = DEEP_BUFFER;
+    }
+    opts
+}
+
+/// Builds, instruments and runs `program`, and compares with
+/// `expected.json`.
+fn check_program(target: Target, program: &str) {
+    let test = format!("{}::{}", target_module(target), program.replace('-', "_"));
+    let Some(wasm) = module(target, program, &test) else {
+        return;
+    };
+    let out = instrument(target, program, &wasm);
+    let what = format!("{program} ({})", target.triple());
+    let opts = run_options(program);
+    let actual = host::run(&out.bytes, &opts)
+        .unwrap_or_else(|e| panic!("{what}: the host refused the instrumented module: {e:#}"));
+    assert_run(
+        &format!("{what}, {opts:?}"),
+        &expected_report(program),
+        &actual,
+    );
+}
+
+/// ABI §6 abort on real code: a save buffer too small for the unwind makes
+/// `fork` fail with -12 in the guest; the parent continues, nothing forks.
+fn check_small_buffer(target: Target) {
+    let program = "deep-recursion";
+    let test = format!("{}::deep_recursion_small_buffer", target_module(target));
+    let Some(wasm) = module(target, program, &test) else {
+        return;
+    };
+    let out = instrument(target, program, &wasm);
+    let what = format!(
+        "{program} ({}) with a {SMALL_BUFFER}-byte buffer",
+        target.triple()
+    );
+    let min = u64::from(out.report.frames_offset) + u64::from(out.report.abort_reserve);
+    assert!(
+        u64::from(SMALL_BUFFER) >= min,
+        "{what}: the buffer is below frames_offset + abort_reserve = {min}, so the host \
+         would fail the fork without unwinding and the guest's abort path would not run"
+    );
+    let opts = RunOptions {
+        buffer_size: SMALL_BUFFER,
+        ..RunOptions::default()
+    };
+    let actual = host::run(&out.bytes, &opts)
+        .unwrap_or_else(|e| panic!("{what}: the host refused the instrumented module: {e:#}"));
+    // The checksum line is the one of the normal run (examples/README.md).
+    let checksum_line = expected_report(program).log[0].1.clone();
+    assert!(
+        checksum_line.starts_with("pid 1: checksum of 1000 levels without fork: "),
+        "examples/expected.json: unexpected first line for {program}: {checksum_line:?}"
+    );
+    let checksum = checksum_line
+        .trim_end()
+        .rsplit(' ')
+        .next()
+        .expect("a checksum");
+    let failed_line =
+        format!("pid 1: fork at depth 1000 failed with errno 12; checksum {checksum} matches\n");
+    let expected = RunReport {
+        processes: vec![ProcessReport {
+            pid: 1,
+            parent: None,
+            stdout: format!("{checksum_line}{failed_line}"),
+            status: ExitStatus::Exited(2),
+        }],
+        log: vec![(1, checksum_line), (1, failed_line)],
+    };
+    assert_run(&what, &expected, &actual);
+}
+
+/// The built module imports `kernel.kernel_fork` but has no `forkify.abi`
+/// section: the host must refuse it, saying why.
+fn check_uninstrumented_refused(target: Target) {
+    let test = format!("{}::uninstrumented_is_refused", target_module(target));
+    let Some(wasm) = module(target, "hello-fork", &test) else {
+        return;
+    };
+    let err = match host::run(&wasm, &RunOptions::default()) {
+        Ok(report) => panic!(
+            "hello-fork ({}): the host ran an uninstrumented module that imports \
+             kernel.kernel_fork:\n{report:#?}",
+            target.triple()
+        ),
+        Err(e) => format!("{e:#}"),
+    };
+    for needle in ["not instrumented", "kernel.kernel_fork", SECTION_NAME] {
+        assert!(
+            err.contains(needle),
+            "hello-fork ({}): the host's refusal should mention `{needle}`: {err}",
+            target.triple()
+        );
+    }
+}
+
+fn target_module(target: Target) -> &'static str {
+    match target {
+        Target::Wasm32 => "wasm32",
+        Target::Wasm64 => "wasm64",
+    }
+}
+
+/// One module per target, with a test per program and the two others.
+macro_rules! target_tests {
+    ($module:ident, $target:expr, $($name:ident => $program:literal),*) => {
+        mod $module {
+            use super::*;
+
+            $(
+                #[test]
+                fn $name() {
+                    check_program($target, $program);
+                }
+            )*
+
+            #[test]
+            fn deep_recursion_small_buffer() {
+                check_small_buffer($target);
+            }
+
+            #[test]
+            fn uninstrumented_is_refused() {
+                check_uninstrumented_refused($target);
+            }
+        }
+    };
+}
+
+macro_rules! program_tests {
+    ($($name:ident => $program:literal),* $(,)?) => {
+        /// The programs of the examples workspace, as named in `expected.json`.
+        const PROGRAMS: &[&str] = &[$($program),*];
+        target_tests!(wasm32, Target::Wasm32, $($name => $program),*);
+        target_tests!(wasm64, Target::Wasm64, $($name => $program),*);
+    };
+}
+
+program_tests! {
+    hello_fork => "hello-fork",
+    fork_tree => "fork-tree",
+    deep_recursion => "deep-recursion",
+    fork_loop => "fork-loop",
+    heap_data => "heap-data",
+}
+
+/// `PROGRAMS` and `expected.json` list the same programs, and each program
+/// has its test above.
+#[test]
+fn every_program_is_tested() {
+    let mut listed: Vec<&str> = expected_json()
+        .as_object()
+        .expect("expected.json is an object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    listed.sort_unstable();
+    let mut ours = PROGRAMS.to_vec();
+    ours.sort_unstable();
+    assert_eq!(
+        listed, ours,
+        "examples/expected.json and PROGRAMS in rust_programs.rs disagree; add a test per program"
+    );
+}

@@ -1,0 +1,504 @@
+//! Shape tests: what the instrumented module looks like, read with
+//! wasmparser. They complement the runs of `fixtures.rs` (which check
+//! behaviour) with the budgets and guarantees of ABI.md and DESIGN.md that a
+//! run cannot see: declared locals, block nesting, untouched functions,
+//! pass-through, refusals, the frame header, the `forkify.abi` section and
+//! the control exports.
+
+mod fixture_support;
+
+use std::collections::BTreeSet;
+
+use fixture_support::{custom_sections, instrument_fixture, Fixture, ModuleInfo, RawOp};
+use forkify_instrument::abi::{self, AbiSection};
+use forkify_instrument::{Config, Error};
+use wasmparser::{ExternalKind, ValType};
+
+fn wat(text: &str) -> Vec<u8> {
+    wat::parse_str(text).unwrap_or_else(|e| panic!("test WAT does not compile:\n{e}"))
+}
+
+fn instrument(wasm: &[u8]) -> forkify_instrument::Instrumented {
+    forkify_instrument::instrument(wasm, &Config::default())
+        .unwrap_or_else(|e| panic!("instrument() failed: {e}"))
+}
+
+/// Runs `check` on every fixture's input and instrumented output. A fixture
+/// that fails (to instrument, or the check) does not hide the others: each
+/// failure is printed as it happens and the test fails at the end naming
+/// them all.
+fn for_each_fixture(mut check: impl FnMut(&Fixture, &[u8], &forkify_instrument::Instrumented)) {
+    let mut failed = Vec::new();
+    for name in fixture_support::fixture_names() {
+        let f = Fixture::load(&name);
+        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let (input, out) = instrument_fixture(&f);
+            check(&f, &input, &out);
+        }));
+        if ok.is_err() {
+            failed.push(name);
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "failed for these fixtures (see above): {failed:?}"
+    );
+}
+
+/// DESIGN.md: "The ideal output for a recursive function declares exactly
+/// the locals it had." The fork result is a carryover below the recursive
+/// call, which the design keeps on the operand stack (scratch globals), so
+/// no local is needed.
+#[test]
+fn walk_keeps_its_declared_locals() {
+    let input = wat(r#"
+        (module
+          (import "kernel" "kernel_fork" (func $fork (result i32)))
+          (memory (export "memory") 1)
+          (func $walk (export "walk") (param $d i32) (result i32) (local i64 f32 f64 i32)
+            (local.set 1 (i64.extend_i32_s (local.get $d)))
+            (local.set 2 (f32.convert_i32_s (local.get $d)))
+            (local.set 3 (f64.convert_i32_s (local.get $d)))
+            (local.set 4 (i32.mul (local.get $d) (i32.const 3)))
+            (if (result i32) (i32.eqz (local.get $d))
+              (then (call $fork))
+              (else
+                (i32.add
+                  (i32.add (call $fork) (call $walk (i32.sub (local.get $d) (i32.const 1))))
+                  (i32.add
+                    (i32.add (i32.wrap_i64 (local.get 1)) (i32.trunc_f32_s (local.get 2)))
+                    (i32.add (i32.trunc_f64_s (local.get 3)) (local.get 4)))))))
+          (func (export "_start") (drop (call $walk (i32.const 3)))))
+    "#);
+    let out = instrument(&input);
+    let before = ModuleInfo::parse(&input);
+    let after = ModuleInfo::parse(&out.bytes);
+    let walk = |m: &ModuleInfo| {
+        let (_, _, index) = m
+            .exports
+            .iter()
+            .find(|(n, _, _)| n == "walk")
+            .expect("walk export")
+            .clone();
+        m.func(index).expect("walk is defined").locals_per_type()
+    };
+    let (b, a) = (walk(&before), walk(&after));
+    eprintln!("walk locals before {b:?}, after {a:?}");
+    assert_eq!(a, b, "instrumenting $walk changed its declared locals");
+    if let Some(fr) = out.report.functions.iter().find(|f| f.name == "walk") {
+        assert_eq!(
+            fr.locals_added, 0,
+            "report says locals were added to walk: {fr:?}"
+        );
+    }
+}
+
+/// DESIGN.md: more than ~32 call sites use a bucketed dispatch so that block
+/// nesting stays shallow.
+#[test]
+fn forty_sites_nesting_stays_shallow() {
+    let f = Fixture::load("forty_sites");
+    let (input, out) = instrument_fixture(&f);
+    let before = ModuleInfo::parse(&input);
+    let sites = before.func_named("sites").expect("$sites");
+    let after = ModuleInfo::parse(&out.bytes);
+    // By name when the output keeps the name section, else by index.
+    let sites_after = after
+        .func_named("sites")
+        .or_else(|| after.func(sites.index))
+        .expect("$sites in the output");
+    let (before, after) = (sites.max_depth(), sites_after.max_depth());
+    eprintln!("$sites block nesting: {before} before, {after} after instrumentation");
+    assert!(
+        after <= 40,
+        "$sites nests {after} blocks deep after instrumentation (budget 40)"
+    );
+}
+
+/// ABI §1: every function not on a fork path keeps its exact bytes. Checked
+/// as the same declared locals and the same operators (type and function
+/// indices resolved, since the type section may be rebuilt); differing bytes
+/// with the same operators are reported on stderr, not failed.
+#[test]
+fn untouched_functions_keep_their_code() {
+    let mut byte_diffs = Vec::new();
+    for_each_fixture(|f, input, out| {
+        let before = ModuleInfo::parse(input);
+        let after = ModuleInfo::parse(&out.bytes);
+        let instrumented: BTreeSet<u32> = out.report.functions.iter().map(|r| r.index).collect();
+        for orig in &before.funcs {
+            if instrumented.contains(&orig.index) {
+                continue;
+            }
+            let label = format!(
+                "{}: {}",
+                f.name,
+                orig.name.clone().unwrap_or(format!("func[{}]", orig.index))
+            );
+            let now = orig
+                .name
+                .as_deref()
+                .and_then(|n| after.func_named(n))
+                .or_else(|| after.func(orig.index))
+                .unwrap_or_else(|| panic!("{label}: missing from the output"));
+            assert_eq!(now.locals, orig.locals, "{label}: declared locals changed");
+            assert!(
+                now.ops == orig.ops,
+                "{label}: operators changed\nbefore: {:#?}\nafter: {:#?}",
+                orig.ops,
+                now.ops
+            );
+            if now.body != orig.body {
+                byte_diffs.push(label);
+            }
+        }
+    });
+    if !byte_diffs.is_empty() {
+        eprintln!("same operators but different bytes (ABI §1 says exact bytes): {byte_diffs:#?}");
+    }
+}
+
+/// ABI §1 / DESIGN.md stage 2: the instrumented functions are exactly the
+/// ones that can reach the fork import, computed here independently.
+#[test]
+fn fork_path_is_what_the_call_graph_says() {
+    for_each_fixture(|f, input, out| {
+        let before = ModuleInfo::parse(input);
+        let forks: Vec<String> = f
+            .config()
+            .fork_imports
+            .iter()
+            .map(|i| i.to_string())
+            .collect();
+        let want = before.fork_path(&forks);
+        let have: BTreeSet<u32> = out.report.functions.iter().map(|r| r.index).collect();
+        let name = |i: &u32| {
+            before
+                .func(*i)
+                .and_then(|x| x.name.clone())
+                .unwrap_or(format!("func[{i}]"))
+        };
+        assert_eq!(
+            have.iter().map(name).collect::<Vec<_>>(),
+            want.iter().map(name).collect::<Vec<_>>(),
+            "{}: instrumented functions differ from the fork path",
+            f.name
+        );
+        let ordinals: Vec<u32> = out.report.functions.iter().map(|r| r.ordinal).collect();
+        let want_ordinals: Vec<u32> = (0..ordinals.len() as u32).collect();
+        assert_eq!(
+            ordinals, want_ordinals,
+            "{}: ordinals must follow function-index order",
+            f.name
+        );
+        let mut sorted = out
+            .report
+            .functions
+            .iter()
+            .map(|r| r.index)
+            .collect::<Vec<_>>();
+        sorted.sort();
+        assert_eq!(
+            sorted,
+            out.report
+                .functions
+                .iter()
+                .map(|r| r.index)
+                .collect::<Vec<_>>()
+        );
+    });
+}
+
+/// ABI §1: a module that imports no fork import is passed through
+/// byte-identical, including one whose `kernel_fork` comes from another
+/// module than the configured `kernel`.
+#[test]
+fn module_without_fork_import_is_byte_identical() {
+    for text in [
+        r#"(module
+             (import "kernel" "kernel_write" (func $write (param i32 i32)))
+             (memory (export "memory") 1)
+             (data (i32.const 16) "hi\n")
+             (func (export "_start") (call $write (i32.const 16) (i32.const 3))))"#,
+        r#"(module
+             (import "env" "kernel_fork" (func $fork (result i32)))
+             (memory (export "memory") 1)
+             (func (export "_start") (drop (call $fork))))"#,
+    ] {
+        let input = wat(text);
+        let out = instrument(&input);
+        assert!(
+            out.bytes == input,
+            "output differs from the input for\n{text}"
+        );
+        assert!(
+            out.report.passed_through,
+            "report.passed_through is false for\n{text}"
+        );
+        assert!(custom_sections(&out.bytes, abi::SECTION_NAME).is_empty());
+    }
+}
+
+/// ABI §1 passes through only modules that import no fork import: one that
+/// imports it without calling it is instrumented, with no function on a
+/// fork path.
+#[test]
+fn fork_import_never_called_is_still_instrumented() {
+    let input = wat(r#"(module
+        (import "kernel" "kernel_fork" (func $fork (result i32)))
+        (memory (export "memory") 1)
+        (func (export "_start")))"#);
+    let out = instrument(&input);
+    assert!(!out.report.passed_through);
+    let sections = custom_sections(&out.bytes, abi::SECTION_NAME);
+    assert_eq!(sections.len(), 1);
+    let s = AbiSection::parse(&sections[0]).expect("section parses");
+    assert_eq!(s.instrumented_functions, 0);
+    fixture_support::validate(&out.bytes).expect("output validates");
+}
+
+fn refused(wasm: &[u8]) -> Error {
+    match forkify_instrument::instrument(wasm, &Config::default()) {
+        Ok(_) => panic!("instrument() accepted a module it must refuse"),
+        Err(e) => e,
+    }
+}
+
+/// ABI §1: an instrumented module (a `forkify.abi` section or any
+/// `wpk_fork_*` export) is refused, naming what was found.
+#[test]
+fn instrumenting_twice_is_refused() {
+    let once = Fixture::load("fork_once");
+    let (_, out) = instrument_fixture(&once);
+    let e = refused(&out.bytes);
+    assert!(
+        e.to_string().contains("already instrumented"),
+        "message: {e}"
+    );
+    assert!(matches!(e, Error::AlreadyInstrumented(_)), "{e:?}");
+
+    let export_only = wat(r#"(module
+        (import "kernel" "kernel_fork" (func $fork (result i32)))
+        (memory (export "memory") 1)
+        (func (export "wpk_fork_state") (result i32) (i32.const 0))
+        (func (export "_start") (drop (call $fork))))"#);
+    let e = refused(&export_only);
+    assert!(
+        e.to_string().contains("already instrumented"),
+        "message: {e}"
+    );
+    assert!(
+        e.to_string().contains("wpk_fork_state"),
+        "the message must name the export: {e}"
+    );
+
+    let section_only = wat(r#"(module
+        (@custom "forkify.abi" "FKAB")
+        (import "kernel" "kernel_fork" (func $fork (result i32)))
+        (memory (export "memory") 1)
+        (func (export "_start") (drop (call $fork))))"#);
+    let e = refused(&section_only);
+    assert!(
+        e.to_string().contains("already instrumented"),
+        "message: {e}"
+    );
+    assert!(
+        e.to_string().contains("forkify.abi"),
+        "the message must name the section: {e}"
+    );
+}
+
+/// ABI §1: a module carrying Asyncify exports is refused.
+#[test]
+fn asyncify_is_refused() {
+    let input = wat(r#"(module
+        (import "kernel" "kernel_fork" (func $fork (result i32)))
+        (memory (export "memory") 1)
+        (func (export "asyncify_start_unwind") (param i32))
+        (func (export "_start") (drop (call $fork))))"#);
+    let e = refused(&input);
+    assert!(e.to_string().contains("Asyncify"), "message: {e}");
+    assert!(
+        e.to_string().contains("asyncify_start_unwind"),
+        "the message must name the export: {e}"
+    );
+}
+
+/// The frame header's `catch_region_id` and `exn_slot` words (+8, +12) are
+/// only meaningful in functions with catch handlers: plain frames must not
+/// spend a store on them. Scans the instrumented functions of every fixture
+/// without exceptions for an `i64.store offset=8`. (A heuristic: it assumes
+/// frames are addressed from their start.)
+#[test]
+fn no_zero_header_stores() {
+    for_each_fixture(|f, input, out| {
+        if f.requires.iter().any(|r| r == "exceptions") {
+            return;
+        }
+        let header_store = |op: &RawOp| {
+            matches!(
+                op,
+                RawOp::Store {
+                    bytes: 8,
+                    offset: 8,
+                    int: true
+                }
+            )
+        };
+        let before = ModuleInfo::parse(input);
+        assert!(
+            !before
+                .funcs
+                .iter()
+                .any(|x| x.raw_ops.iter().any(header_store)),
+            "{}: the fixture itself has an i64.store offset=8; pick another offset",
+            f.name
+        );
+        let after = ModuleInfo::parse(&out.bytes);
+        for r in &out.report.functions {
+            let func = after.func(r.index).expect("instrumented function exists");
+            let n = func.raw_ops.iter().filter(|op| header_store(op)).count();
+            assert_eq!(
+                n, 0,
+                "{}: {} has {n} i64.store offset=8 (zeroing the frame header?)",
+                f.name, r.name
+            );
+        }
+    });
+}
+
+/// ABI §4 and §7: the section describes the module: version, pointer width,
+/// flags, header size, `frames_offset` computed from the module's own
+/// mutable numeric globals, counts and sizes consistent with the report.
+#[test]
+fn abi_section_matches_the_module() {
+    for_each_fixture(|f, input, out| {
+        let before = ModuleInfo::parse(input);
+        let data = &custom_sections(&out.bytes, abi::SECTION_NAME)[0];
+        let s = AbiSection::parse(data)
+            .unwrap_or_else(|e| panic!("{}: section does not parse: {e}", f.name));
+        let p: u32 = if before.memory64 { 8 } else { 4 };
+        assert_eq!(&data[0..4], b"FKAB", "{}", f.name);
+        assert_eq!(s.version, 1, "{}", f.name);
+        assert_eq!(u32::from(s.pointer_width), p, "{}", f.name);
+        assert_eq!(s.flags & 1, 1, "{}: abort-on-overflow flag", f.name);
+        assert_eq!(s.frame_header_size, 16, "{}", f.name);
+        let mut end = 2 * p;
+        for (ty, mutable) in &before.globals {
+            let size = match ty {
+                ValType::I32 | ValType::F32 => 4,
+                ValType::I64 | ValType::F64 => 8,
+                ValType::V128 => 16,
+                ValType::Ref(_) => continue,
+            };
+            if *mutable {
+                end = end.next_multiple_of(size.min(8)) + size;
+            }
+        }
+        assert_eq!(
+            s.frames_offset,
+            abi::align8(end),
+            "{}: frames_offset",
+            f.name
+        );
+        assert_eq!(s.frames_offset, out.report.frames_offset, "{}", f.name);
+        assert_eq!(
+            s.instrumented_functions as usize,
+            out.report.functions.len(),
+            "{}",
+            f.name
+        );
+        let max_frame = out
+            .report
+            .functions
+            .iter()
+            .map(|r| r.frame_size)
+            .max()
+            .unwrap_or(0);
+        assert_eq!(s.max_frame_size, max_frame, "{}: largest frame", f.name);
+        for r in &out.report.functions {
+            assert!(
+                r.frame_size >= 16 && r.frame_size.is_multiple_of(8),
+                "{}: frame of {}: {r:?}",
+                f.name,
+                r.name
+            );
+        }
+        assert!(
+            s.abort_reserve >= 16 && s.abort_reserve.is_multiple_of(8),
+            "{}: abort_reserve {}",
+            f.name,
+            s.abort_reserve
+        );
+        assert_eq!(s.abort_reserve, out.report.abort_reserve, "{}", f.name);
+        assert!(!s.info.tool.is_empty(), "{}: tool", f.name);
+        assert_eq!(
+            s.info.fork_imports,
+            vec!["kernel.kernel_fork".to_string()],
+            "{}",
+            f.name
+        );
+    });
+}
+
+/// ABI §3: the five control exports with their exact types, and nothing
+/// else added to the exports (the state and buffer globals are internal).
+#[test]
+fn control_exports_are_exact() {
+    for_each_fixture(|f, input, out| {
+        let before = ModuleInfo::parse(input);
+        let after = ModuleInfo::parse(&out.bytes);
+        let ptr = if before.memory64 { "I64" } else { "I32" };
+        let mut added: Vec<&str> = after
+            .exports
+            .iter()
+            .filter(|(n, _, _)| !before.exports.iter().any(|(m, _, _)| m == n))
+            .map(|(n, _, _)| n.as_str())
+            .collect();
+        added.sort();
+        let mut want: Vec<&str> = abi::EXPORTS.iter().map(|(n, _, _)| *n).collect();
+        want.sort();
+        assert_eq!(added, want, "{}: exports added", f.name);
+        for (name, params, results) in abi::EXPORTS {
+            let (_, kind, index) = after
+                .exports
+                .iter()
+                .find(|(n, _, _)| n == name)
+                .expect("export")
+                .clone();
+            assert_eq!(
+                kind,
+                ExternalKind::Func,
+                "{}: {name} is not a function",
+                f.name
+            );
+            let render = |tys: &[&str]| {
+                format!(
+                    "{:?}",
+                    tys.iter()
+                        .map(|t| if *t == "ptr" { ptr } else { "I32" })
+                        .collect::<Vec<_>>()
+                )
+                .replace('"', "")
+            };
+            let want_ty = format!("{}->{}", render(params), render(results));
+            assert_eq!(
+                after.func_types[index as usize], want_ty,
+                "{}: type of {name}",
+                f.name
+            );
+        }
+    });
+}
+
+/// DESIGN.md: the same input and options give the same bytes.
+#[test]
+fn output_is_deterministic() {
+    for name in ["three_forks", "forty_sites", "deep_recursion"] {
+        let f = Fixture::load(name);
+        let wasm = f.wasm();
+        let a = forkify_instrument::instrument(&wasm, &f.config()).expect("instrument");
+        let b = forkify_instrument::instrument(&wasm, &f.config()).expect("instrument");
+        assert!(a.bytes == b.bytes, "{name}: two runs gave different bytes");
+    }
+}
