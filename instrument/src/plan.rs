@@ -18,8 +18,10 @@ use walrus::{
     FunctionId, FunctionKind, LocalFunction, LocalId, Module, ModuleLocals, ModuleTypes, ValType,
 };
 
-/// Constructs per sequence above which replay dispatch is bucketed.
-pub const BUCKET: usize = 32;
+/// Items (calls or constructs holding calls) per bucket of a sequence's
+/// replay dispatch: each item adds one landing block, so this bounds the
+/// nesting that dispatch adds per sequence.
+pub const BUCKET: usize = 8;
 
 /// Where an unwinding activation goes after storing one level's values.
 #[derive(Debug, Clone)]

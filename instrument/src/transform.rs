@@ -111,6 +111,11 @@ pub fn instrument(wasm: &[u8], config: &Config) -> Result<Instrumented> {
     let idx = indices(&module);
     let forks = fork_import_ids(&module, config)?;
     let graph = CallGraph::build(&module, forks);
+    for f in graph.on_path.keys() {
+        if let FunctionKind::Local(lf) = &mut module.funcs.get_mut(*f).kind {
+            crate::walk::truncate_dead_code(lf);
+        }
+    }
     let memory = module
         .memories
         .iter()
@@ -235,7 +240,13 @@ pub fn instrument(wasm: &[u8], config: &Config) -> Result<Instrumented> {
     let bytes = module.emit_wasm();
     wasmparser::Validator::new_with_features(preflight::features())
         .validate_all(&bytes)
-        .map_err(|e| Error::InvalidOutput(e.to_string()))?;
+        .map_err(|e| {
+            // Developer aid: keep the module that failed validation.
+            if let Some(path) = std::env::var_os("FORKIFY_DUMP_INVALID") {
+                let _ = std::fs::write(path, &bytes);
+            }
+            Error::InvalidOutput(e.to_string())
+        })?;
     Ok(Instrumented {
         report: Report {
             passed_through: false,

@@ -47,3 +47,31 @@ pub fn all_seqs(f: &LocalFunction) -> Vec<InstrSeqId> {
     }
     out
 }
+
+/// Drops the instructions that follow an unconditional transfer in each
+/// sequence. walrus already drops them after `br`, `return` and the like,
+/// but keeps them after tail calls; their operand stack is polymorphic, so
+/// the rewrite must not see them.
+pub fn truncate_dead_code(f: &mut LocalFunction) {
+    for seq in all_seqs(f) {
+        let instrs = &mut f.block_mut(seq).instrs;
+        let end = instrs.iter().position(|(instr, _)| {
+            matches!(
+                instr,
+                Instr::Return(_)
+                    | Instr::Unreachable(_)
+                    | Instr::Br(_)
+                    | Instr::BrTable(_)
+                    | Instr::ReturnCall(_)
+                    | Instr::ReturnCallIndirect(_)
+                    | Instr::ReturnCallRef(_)
+                    | Instr::Throw(_)
+                    | Instr::ThrowRef(_)
+                    | Instr::Rethrow(_)
+            )
+        });
+        if let Some(end) = end {
+            instrs.truncate(end + 1);
+        }
+    }
+}

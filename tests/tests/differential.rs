@@ -27,7 +27,7 @@
 
 mod smith;
 
-use forkify_instrument::{abi, Config, Error};
+use forkify_instrument::{abi, Config, Error, ImportName};
 use smith::{mix64, Generated, Rng, MEMORY_EXPORT};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -206,6 +206,9 @@ struct Host {
     counter: u64,
     trace: Vec<(usize, Vec<Cv>)>,
     in_export: bool,
+    /// Per import: calls made by wasm code during export calls (a host
+    /// function called directly from the host cannot fork).
+    wasm_calls: Vec<u64>,
     fork: Option<ForkHost>,
     failure: Option<String>,
 }
@@ -406,6 +409,7 @@ struct Run {
     host_globals: Vec<Cv>,
     tables: Vec<(String, u64)>,
     stats: ForkStats,
+    wasm_calls: Vec<u64>,
     failure: Option<String>,
 }
 
@@ -449,6 +453,7 @@ fn run(
         counter: 0,
         trace: Vec::new(),
         in_export: false,
+        wasm_calls: vec![0; module.imports().len()],
         fork: fork.map(|f| ForkHost {
             pointer_width: f.pointer_width,
             min_buffer: f.min_buffer,
@@ -477,6 +482,10 @@ fn run(
                         if is_fork && mode == Mode::Fork {
                             fork_call(&mut caller, idx, params, &result_tys, results)
                         } else {
+                            if caller.data().in_export && caller.get_export(MEMORY_EXPORT).is_some()
+                            {
+                                caller.data_mut().wasm_calls[idx] += 1;
+                            }
                             plain_call(caller.data_mut(), idx, params, &result_tys, results);
                             Ok(())
                         }
@@ -513,6 +522,7 @@ fn run(
         }
     }
 
+    let trace_at_start = store.data().trace.len();
     let state_fn = fork.and_then(|_| instance.get_func(&mut store, abi::EXPORT_STATE));
     'rounds: for round in 0..2 {
         for name in export_names {
@@ -559,6 +569,24 @@ fn run(
     out.trace = std::mem::take(&mut host.trace);
     out.stats = host.fork.as_ref().map(|f| f.stats).unwrap_or_default();
     out.failure = host.failure.take();
+    out.wasm_calls = std::mem::take(&mut host.wasm_calls);
+    if std::env::var_os("FORKIFY_DEBUG_CALLS").is_some() {
+        eprintln!(
+            "calls: start={} total={} wasm={} exports={} outcomes={:?}",
+            trace_at_start,
+            out.trace.len(),
+            out.wasm_calls.iter().sum::<u64>(),
+            export_names.len(),
+            out.calls
+                .iter()
+                .map(|c| match &c.1 {
+                    Outcome::Ok(_) => "ok".to_string(),
+                    Outcome::Trap(t) => t.clone(),
+                    Outcome::Error(e) => e.clone(),
+                })
+                .collect::<Vec<_>>()
+        );
+    }
     out
 }
 
@@ -750,7 +778,9 @@ struct Tally {
     /// Bodies of functions not reported as instrumented whose bytes changed
     /// (ABI.md §1 says they keep their exact bytes).
     untouched_bodies_changed: u64,
-    /// Of the original runs: export calls, those that trapped, import calls.
+    /// Of the original runs: export calls, those that trapped, import calls,
+    /// cases whose exports called the fork import.
+    fork_called: u64,
     calls: u64,
     traps: u64,
     import_calls: u64,
@@ -778,6 +808,7 @@ impl Tally {
         self.cases_with_forks += o.cases_with_forks;
         self.untouched_bodies_changed += o.untouched_bodies_changed;
         self.calls += o.calls;
+        self.fork_called += o.fork_called;
         self.traps += o.traps;
         self.import_calls += o.import_calls;
         self.stats += o.stats;
@@ -792,7 +823,7 @@ impl Tally {
             "differential: cases={} instrumented={} refused={} (unsupported={} module={}) compared: A={} B={} (with forks={}) \
              skipped: not-generated={} no-fork-import={} engine-rejected={} resource={} B-only={} \
              forks={} aborts={} no-room={} capped={} fork-referenced={} (instrumented {}, refused {}) \
-             untouched-bodies-changed={} original runs: calls={} traps={} import-calls={} failures={}",
+             untouched-bodies-changed={} original runs: calls={} traps={} import-calls={} fork-called={} failures={}",
             self.cases,
             self.instrumented,
             self.refused_unsupported + self.refused_module,
@@ -817,6 +848,7 @@ impl Tally {
             self.calls,
             self.traps,
             self.import_calls,
+            self.fork_called,
             self.failures.len(),
         );
         let mut reasons: Vec<_> = self.reasons.iter().collect();
@@ -824,8 +856,40 @@ impl Tally {
         for (r, n) in reasons.into_iter().take(8) {
             let _ = write!(s, "\n  refused {n:>5}x: {r}");
         }
+        let mut kinds: BTreeMap<String, u64> = BTreeMap::new();
+        for f in &self.failures {
+            *kinds.entry(failure_kind(f)).or_default() += 1;
+        }
+        let mut kinds: Vec<_> = kinds.into_iter().collect();
+        kinds.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        for (k, n) in kinds.into_iter().take(12) {
+            let _ = write!(s, "\n  FAILED  {n:>5}x: {k}");
+        }
         s
     }
+}
+
+/// A failure message without its seed, numbers and values: groups failures
+/// by kind in the summary.
+fn failure_kind(f: &str) -> String {
+    let first = f.lines().next().unwrap_or("");
+    let msg = first.split_once(": ").map_or(first, |(_, m)| m);
+    let mut out = String::new();
+    let mut depth = 0;
+    for c in msg.chars() {
+        match c {
+            '(' | '[' | '{' => {
+                if depth == 0 {
+                    out.push_str("(..)");
+                }
+                depth += 1;
+            }
+            ')' | ']' | '}' => depth -= 1,
+            c if depth == 0 && !c.is_ascii_digit() => out.push(c),
+            _ => {}
+        }
+    }
+    out.chars().take(110).collect()
 }
 
 /// Shortens a refusal message to its reason (function names vary).
@@ -865,22 +929,83 @@ enum Transform {
 fn run_case(engine: &Engine, seed: u64, transform: Transform, t: &mut Tally) {
     t.cases += 1;
     let Some(Generated {
-        bytes, fork, knobs, ..
+        bytes,
+        numeric_imports,
+        fork,
+        knobs,
     }) = smith::generate(seed)
     else {
         t.not_generated += 1;
         return;
     };
-    let Some((fork_func, fork_name)) = fork else {
+    if numeric_imports.is_empty() {
         t.no_fork_import += 1;
         return;
+    }
+    let orig_module = match Module::new(engine, &bytes) {
+        Ok(m) => m,
+        Err(e) => {
+            if std::env::var_os("FORKIFY_DEBUG_GEN").is_some() {
+                eprintln!("seed {seed:#x}: wasmtime rejects the input: {e:#}");
+            }
+            t.engine_rejected += 1;
+            return;
+        }
     };
+    let export_names: Vec<String> = orig_module
+        .exports()
+        .filter(|e| matches!(e.ty(), ExternType::Func(_)))
+        .map(|e| e.name().to_string())
+        .collect();
+    let import_index = |name: &ImportName| {
+        orig_module
+            .imports()
+            .position(|i| i.module() == name.module && i.name() == name.name)
+            .expect("import present")
+    };
+
+    // The original's behavior does not depend on which import is the fork
+    // import (it never forks): run it first, then name as the fork import
+    // the numeric import that wasm code called most (most forks in mode B),
+    // else the generator's pick (one the code refers to).
+    let orig = run(
+        engine,
+        &orig_module,
+        usize::MAX,
+        &export_names,
+        FUEL_ORIGINAL,
+        None,
+    );
+    if orig.resource_exhausted() {
+        t.resource_skipped += 1;
+        return;
+    }
+    let hottest = numeric_imports
+        .iter()
+        .map(|(f, n)| {
+            (
+                orig.wasm_calls.get(import_index(n)).copied().unwrap_or(0),
+                *f,
+                n,
+            )
+        })
+        .filter(|(calls, _, _)| *calls > 0)
+        .max_by_key(|(calls, f, _)| (*calls, u32::MAX - f));
+    let (fork_func, fork_name) = match (hottest, fork) {
+        (Some((_, f, n)), _) => (f, n.clone()),
+        (None, Some(f)) => f,
+        (None, None) => unreachable!("numeric imports exist"),
+    };
+    let fork_index = import_index(&fork_name);
     let fork_referenced = smith::references_function(&bytes, fork_func);
     t.fork_referenced += fork_referenced as u64;
     let fail = |t: &mut Tally, output: Option<&[u8]>, msg: String| {
         let msg = format!("{msg}\n    fork import {fork_name}; {}", knobs.describe());
         t.failures.push(save_failure(seed, &bytes, output, &msg));
     };
+    if let Some(f) = &orig.failure {
+        return fail(t, None, format!("harness failure on the original: {f}"));
+    }
 
     let config = Config::with_fork_imports(vec![fork_name.clone()]);
     let (out, report) = match transform {
@@ -926,18 +1051,6 @@ fn run_case(engine: &Engine, seed: u64, transform: Transform, t: &mut Tally) {
             Err(e) => return fail(t, Some(&out), e),
         }
     }
-
-    let orig_module = match Module::new(engine, &bytes) {
-        Ok(m) => m,
-        Err(e) => {
-            // E.g. externref: wasmtime is built without `gc`.
-            if std::env::var_os("FORKIFY_DEBUG_GEN").is_some() {
-                eprintln!("seed {seed:#x}: wasmtime rejects the input: {e:#}");
-            }
-            t.engine_rejected += 1;
-            return;
-        }
-    };
     let inst_module = match Module::new(engine, &out) {
         Ok(m) => m,
         Err(e) => return fail(t, Some(&out), format!("wasmtime rejects the output: {e:#}")),
@@ -947,35 +1060,6 @@ fn run_case(engine: &Engine, seed: u64, transform: Transform, t: &mut Tally) {
             return fail(t, Some(&out), e);
         }
     }
-    let fork_index = orig_module
-        .imports()
-        .position(|i| i.module() == fork_name.module && i.name() == fork_name.name)
-        .expect("fork import present");
-    let export_names: Vec<String> = orig_module
-        .exports()
-        .filter(|e| matches!(e.ty(), ExternType::Func(_)))
-        .map(|e| e.name().to_string())
-        .collect();
-
-    let orig = run(
-        engine,
-        &orig_module,
-        fork_index,
-        &export_names,
-        FUEL_ORIGINAL,
-        None,
-    );
-    if orig.resource_exhausted() {
-        t.resource_skipped += 1;
-        return;
-    }
-    if let Some(f) = &orig.failure {
-        return fail(
-            t,
-            Some(&out),
-            format!("harness failure on the original: {f}"),
-        );
-    }
     t.calls += orig.calls.len() as u64;
     t.traps += orig
         .calls
@@ -983,6 +1067,7 @@ fn run_case(engine: &Engine, seed: u64, transform: Transform, t: &mut Tally) {
         .filter(|c| matches!(c.1, Outcome::Trap(_)))
         .count() as u64;
     t.import_calls += orig.trace.len() as u64;
+    t.fork_called += (orig.wasm_calls.get(fork_index).copied().unwrap_or(0) > 0) as u64;
 
     // Mode A.
     let a = run(

@@ -93,8 +93,8 @@ fn walk_keeps_its_declared_locals() {
     }
 }
 
-/// DESIGN.md: more than ~32 call sites use a bucketed dispatch so that block
-/// nesting stays shallow.
+/// DESIGN.md: many call sites in one block use a bucketed dispatch so that
+/// block nesting stays shallow.
 #[test]
 fn forty_sites_nesting_stays_shallow() {
     let f = Fixture::load("forty_sites");
@@ -109,9 +109,11 @@ fn forty_sites_nesting_stays_shallow() {
         .expect("$sites in the output");
     let (before, after) = (sites.max_depth(), sites_after.max_depth());
     eprintln!("$sites block nesting: {before} before, {after} after instrumentation");
+    // Dispatch adds one landing block per item of a bucket of 8, plus the
+    // function's frame blocks: 40 sites must not mean 40 levels.
     assert!(
-        after <= 40,
-        "$sites nests {after} blocks deep after instrumentation (budget 40)"
+        after <= 16,
+        "$sites nests {after} blocks deep after instrumentation (budget 16)"
     );
 }
 
@@ -126,6 +128,7 @@ fn untouched_functions_keep_their_code() {
         let before = ModuleInfo::parse(input);
         let after = ModuleInfo::parse(&out.bytes);
         let instrumented: BTreeSet<u32> = out.report.functions.iter().map(|r| r.index).collect();
+        let mut problems = Vec::new();
         for orig in &before.funcs {
             if instrumented.contains(&orig.index) {
                 continue;
@@ -141,21 +144,46 @@ fn untouched_functions_keep_their_code() {
                 .and_then(|n| after.func_named(n))
                 .or_else(|| after.func(orig.index))
                 .unwrap_or_else(|| panic!("{label}: missing from the output"));
-            assert_eq!(now.locals, orig.locals, "{label}: declared locals changed");
-            assert!(
-                now.ops == orig.ops,
-                "{label}: operators changed\nbefore: {:#?}\nafter: {:#?}",
-                orig.ops,
-                now.ops
-            );
-            if now.body != orig.body {
+            if now.locals != orig.locals {
+                problems.push(format!(
+                    "{label}: declared locals changed from {:?} to {:?}",
+                    orig.locals, now.locals
+                ));
+            } else if now.ops != orig.ops {
+                problems.push(format!(
+                    "{label}: operators changed\n{}",
+                    first_difference(&orig.ops, &now.ops)
+                ));
+            } else if now.body != orig.body {
                 byte_diffs.push(label);
             }
         }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
     });
     if !byte_diffs.is_empty() {
         eprintln!("same operators but different bytes (ABI §1 says exact bytes): {byte_diffs:#?}");
     }
+}
+
+/// The first place two operator lists differ, with a little context.
+fn first_difference(before: &[String], after: &[String]) -> String {
+    let at = before.iter().zip(after).take_while(|(a, b)| a == b).count();
+    let from = at.saturating_sub(3);
+    let show = |ops: &[String]| {
+        ops.iter()
+            .enumerate()
+            .skip(from)
+            .take(7)
+            .map(|(i, op)| format!("    {i}: {op}\n"))
+            .collect::<String>()
+    };
+    format!(
+        "  first difference at operator {at} (of {} before, {} after)\n  before:\n{}  after:\n{}",
+        before.len(),
+        after.len(),
+        show(before),
+        show(after)
+    )
 }
 
 /// ABI §1 / DESIGN.md stage 2: the instrumented functions are exactly the

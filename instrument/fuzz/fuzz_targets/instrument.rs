@@ -81,16 +81,23 @@ fuzz_target!(|data: &[u8]| {
         Err(_) => return,
     };
     if let Ok(out) = forkify_instrument::instrument(&wasm, &config) {
-        let mut validator = wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all());
+        let mut validator =
+            wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all());
         if let Err(e) = validator.validate_all(&out.bytes) {
             panic!("instrument() returned an invalid module: {e}");
         }
         if out.report.passed_through {
-            assert!(out.bytes == wasm, "a passed-through module must be byte-identical");
+            assert!(
+                out.bytes == wasm,
+                "a passed-through module must be byte-identical"
+            );
         } else {
             // Instrumenting the output again must be refused, not panic.
             let again = forkify_instrument::instrument(&out.bytes, &config);
-            assert!(again.is_err(), "an instrumented module was instrumented again");
+            assert!(
+                again.is_err(),
+                "an instrumented module was instrumented again"
+            );
         }
     }
     let _ = forkify_instrument::explain(&wasm, &config, "func[0]");
