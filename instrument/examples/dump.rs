@@ -19,6 +19,9 @@ fn main() {
     }
     match forkify_instrument::instrument(&bytes, &config) {
         Ok(out) => {
+            if let Some(path) = std::env::var_os("OUT") {
+                std::fs::write(path, &out.bytes).expect("write");
+            }
             println!("{}", wasmprinter::print_bytes(&out.bytes).expect("print"));
             eprintln!("{:#?}", out.report);
         }

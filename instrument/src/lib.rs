@@ -25,6 +25,7 @@ mod preflight;
 mod report;
 mod rewrite;
 mod runtime;
+mod splice;
 mod stack;
 mod transform;
 mod walk;

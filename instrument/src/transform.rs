@@ -237,16 +237,7 @@ pub fn instrument(wasm: &[u8], config: &Config) -> Result<Instrumented> {
     module
         .producers
         .add_processed_by("cargo-forkify", env!("CARGO_PKG_VERSION"));
-    let bytes = module.emit_wasm();
-    wasmparser::Validator::new_with_features(preflight::features())
-        .validate_all(&bytes)
-        .map_err(|e| {
-            // Developer aid: keep the module that failed validation.
-            if let Some(path) = std::env::var_os("FORKIFY_DUMP_INVALID") {
-                let _ = std::fs::write(path, &bytes);
-            }
-            Error::InvalidOutput(e.to_string())
-        })?;
+    let bytes = emit(&mut module, wasm, &idx, &plans)?;
     Ok(Instrumented {
         report: Report {
             passed_through: false,
@@ -261,6 +252,82 @@ pub fn instrument(wasm: &[u8], config: &Config) -> Result<Instrumented> {
         },
         bytes,
     })
+}
+
+/// Emits the module: the input's bytes around the rewritten functions when
+/// the splice applies (ABI §1: other functions keep their exact bytes),
+/// else walrus's whole-module output (inputs with DWARF, which walrus
+/// rewrites for its own code layout).
+fn emit(
+    module: &mut Module,
+    wasm: &[u8],
+    idx: &BTreeMap<FunctionId, u32>,
+    plans: &[FuncPlan],
+) -> Result<Vec<u8>> {
+    let has_dwarf = wasmparser::Parser::new(0).parse_all(wasm).any(|p| {
+        matches!(p, Ok(wasmparser::Payload::CustomSection(c)) if c.name().starts_with(".debug_"))
+    });
+    if !has_dwarf {
+        let base = idx.len() as u32;
+        let mut old: Vec<(u32, FunctionId)> = Vec::new();
+        let mut new: Vec<FunctionId> = Vec::new();
+        for (id, _) in module.funcs.iter_local() {
+            match idx.get(&id) {
+                Some(i) => old.push((*i, id)),
+                None => new.push(id),
+            }
+        }
+        old.sort();
+        let mut map = crate::splice::SpliceMap {
+            rewritten: plans.iter().map(|pl| idx[&pl.id]).collect(),
+            ..Default::default()
+        };
+        let mut saved = Vec::new();
+        let all = old
+            .iter()
+            .map(|(i, id)| (*i, *id))
+            .chain(new.iter().enumerate().map(|(k, id)| (base + k as u32, *id)));
+        for (n, (final_idx, id)) in all.enumerate() {
+            let f = module.funcs.get_mut(id);
+            if final_idx >= base {
+                map.new_names
+                    .push((final_idx, f.name.clone().unwrap_or_default()));
+            }
+            saved.push((id, f.name.replace(format!("{}{n}", crate::splice::MARKER))));
+            map.marker_final.push(final_idx);
+        }
+        let marked = module.emit_wasm();
+        for (id, name) in saved {
+            module.funcs.get_mut(id).name = name;
+        }
+        if let Some(spliced) = crate::splice::splice(wasm, &marked, &map) {
+            match validate(&spliced) {
+                Ok(()) => return Ok(spliced),
+                Err(e) => {
+                    // Developer aid: why the splice was not used.
+                    if std::env::var_os("FORKIFY_DEBUG_SPLICE").is_some() {
+                        eprintln!("spliced module invalid: {e}");
+                    }
+                }
+            }
+        }
+    }
+    let emitted = module.emit_wasm();
+    validate(&emitted).map_err(|e| {
+        // Developer aid: keep the module that failed validation.
+        if let Some(path) = std::env::var_os("FORKIFY_DUMP_INVALID") {
+            let _ = std::fs::write(path, &emitted);
+        }
+        e
+    })?;
+    Ok(emitted)
+}
+
+fn validate(bytes: &[u8]) -> Result<()> {
+    wasmparser::Validator::new_with_features(preflight::features())
+        .validate_all(bytes)
+        .map(|_| ())
+        .map_err(|e| Error::InvalidOutput(e.to_string()))
 }
 
 /// Locals (parameters excluded) the function's body uses.

@@ -19,7 +19,7 @@
 //!   program), sometimes barely larger than the minimum so that frames
 //!   overflow and the abort path (state 3) runs.
 //!
-//! Environment: `FORKIFY_DIFF_CASES` (default 2000), `FORKIFY_DIFF_SEED`
+//! Environment: `FORKIFY_DIFF_CASES` (default 3000), `FORKIFY_DIFF_SEED`
 //! (first seed; case `i` uses seed `SEED + i`), `FORKIFY_DIFF_THREADS`,
 //! `FORKIFY_DIFF_IDENTITY=1` (compare each module with itself: checks the
 //! harness), `FORKIFY_DEBUG_GEN=1` (say why cases were not generated or run).
@@ -28,7 +28,7 @@
 mod smith;
 
 use forkify_instrument::{abi, Config, Error, ImportName};
-use smith::{mix64, Generated, Rng, MEMORY_EXPORT};
+use smith::{mix64, Generated, Rng, FUEL_EXPORT, MEMORY_EXPORT};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -38,14 +38,13 @@ use wasmtime::{
     StoreLimits, StoreLimitsBuilder, Trap, Val, ValType,
 };
 
-const DEFAULT_CASES: u64 = 2000;
+const DEFAULT_CASES: u64 = 3000;
 const DEFAULT_SEED: u64 = 0xf0f0_0000;
-/// The placeholder error of the instrumenter before it exists: while it is
-/// the answer for every case, the refusal threshold is not enforced.
-const NOT_IMPLEMENTED: &str = "instrumenter not implemented yet";
 /// Fail when more than this share of the cases with a fork-path function is
-/// refused.
-const MAX_REFUSED_PERCENT: u64 = 50;
+/// refused. Measured: about 18%, nearly all reference-typed values live
+/// across a fork-path call (ABI.md §8) in the third of the cases with
+/// reference types, plus modules without memory.
+const MAX_REFUSED_PERCENT: u64 = 30;
 /// At most this many forks per run (each fork re-runs an export).
 const MAX_FORKS: u32 = 64;
 /// Wasmtime fuel: a watchdog only (wasm-smith's `ensure_termination` makes
@@ -428,13 +427,14 @@ struct ForkParams {
     seed: u64,
 }
 
-/// Instantiates `module` and calls its exports (those of `export_names`,
-/// the original's function exports) in order.
+/// Instantiates `module` and calls the exports `export_names` in order,
+/// refilling wasm-smith's fuel global to `refill` before each.
 fn run(
     engine: &Engine,
     module: &Module,
     fork_index: usize,
     export_names: &[String],
+    refill: i32,
     fuel: u64,
     fork: Option<ForkParams>,
 ) -> Run {
@@ -522,7 +522,6 @@ fn run(
         }
     }
 
-    let trace_at_start = store.data().trace.len();
     let state_fn = fork.and_then(|_| instance.get_func(&mut store, abi::EXPORT_STATE));
     'rounds: for round in 0..2 {
         for name in export_names {
@@ -531,6 +530,9 @@ fn run(
                     .push((name.clone(), Outcome::Error("missing export".into())));
                 continue;
             };
+            if let Some(g) = instance.get_global(&mut store, FUEL_EXPORT) {
+                let _ = g.set(&mut store, Val::I32(refill));
+            }
             let ty = func.ty(&store);
             let args = args_for(&ty, round);
             let o = call_export(&mut store, &instance, func, &ty, &args, state_fn);
@@ -570,23 +572,6 @@ fn run(
     out.stats = host.fork.as_ref().map(|f| f.stats).unwrap_or_default();
     out.failure = host.failure.take();
     out.wasm_calls = std::mem::take(&mut host.wasm_calls);
-    if std::env::var_os("FORKIFY_DEBUG_CALLS").is_some() {
-        eprintln!(
-            "calls: start={} total={} wasm={} exports={} outcomes={:?}",
-            trace_at_start,
-            out.trace.len(),
-            out.wasm_calls.iter().sum::<u64>(),
-            export_names.len(),
-            out.calls
-                .iter()
-                .map(|c| match &c.1 {
-                    Outcome::Ok(_) => "ok".to_string(),
-                    Outcome::Trap(t) => t.clone(),
-                    Outcome::Error(e) => e.clone(),
-                })
-                .collect::<Vec<_>>()
-        );
-    }
     out
 }
 
@@ -775,9 +760,6 @@ struct Tally {
     compared_b: u64,
     skipped_b: u64,
     cases_with_forks: u64,
-    /// Bodies of functions not reported as instrumented whose bytes changed
-    /// (ABI.md §1 says they keep their exact bytes).
-    untouched_bodies_changed: u64,
     /// Of the original runs: export calls, those that trapped, import calls,
     /// cases whose exports called the fork import.
     fork_called: u64,
@@ -806,7 +788,6 @@ impl Tally {
         self.compared_b += o.compared_b;
         self.skipped_b += o.skipped_b;
         self.cases_with_forks += o.cases_with_forks;
-        self.untouched_bodies_changed += o.untouched_bodies_changed;
         self.calls += o.calls;
         self.fork_called += o.fork_called;
         self.traps += o.traps;
@@ -823,7 +804,7 @@ impl Tally {
             "differential: cases={} instrumented={} refused={} (unsupported={} module={}) compared: A={} B={} (with forks={}) \
              skipped: not-generated={} no-fork-import={} engine-rejected={} resource={} B-only={} \
              forks={} aborts={} no-room={} capped={} fork-referenced={} (instrumented {}, refused {}) \
-             untouched-bodies-changed={} original runs: calls={} traps={} import-calls={} fork-called={} failures={}",
+             original runs: calls={} traps={} import-calls={} fork-called={} failures={}",
             self.cases,
             self.instrumented,
             self.refused_unsupported + self.refused_module,
@@ -844,7 +825,6 @@ impl Tally {
             self.fork_referenced,
             self.instrumented_fork_referenced,
             self.refused_fork_referenced,
-            self.untouched_bodies_changed,
             self.calls,
             self.traps,
             self.import_calls,
@@ -930,6 +910,7 @@ fn run_case(engine: &Engine, seed: u64, transform: Transform, t: &mut Tally) {
     t.cases += 1;
     let Some(Generated {
         bytes,
+        entries: export_names,
         numeric_imports,
         fork,
         knobs,
@@ -952,11 +933,6 @@ fn run_case(engine: &Engine, seed: u64, transform: Transform, t: &mut Tally) {
             return;
         }
     };
-    let export_names: Vec<String> = orig_module
-        .exports()
-        .filter(|e| matches!(e.ty(), ExternType::Func(_)))
-        .map(|e| e.name().to_string())
-        .collect();
     let import_index = |name: &ImportName| {
         orig_module
             .imports()
@@ -973,6 +949,7 @@ fn run_case(engine: &Engine, seed: u64, transform: Transform, t: &mut Tally) {
         &orig_module,
         usize::MAX,
         &export_names,
+        knobs.fuel as i32,
         FUEL_ORIGINAL,
         None,
     );
@@ -1047,7 +1024,7 @@ fn run_case(engine: &Engine, seed: u64, transform: Transform, t: &mut Tally) {
     }
     if let Some(report) = &report {
         match check_structure(&bytes, &out, report, &config) {
-            Ok(changed) => t.untouched_bodies_changed += changed,
+            Ok(()) => {}
             Err(e) => return fail(t, Some(&out), e),
         }
     }
@@ -1075,6 +1052,7 @@ fn run_case(engine: &Engine, seed: u64, transform: Transform, t: &mut Tally) {
         &inst_module,
         fork_index,
         &export_names,
+        knobs.fuel as i32,
         FUEL_INSTRUMENTED,
         None,
     );
@@ -1107,6 +1085,7 @@ fn run_case(engine: &Engine, seed: u64, transform: Transform, t: &mut Tally) {
         &inst_module,
         fork_index,
         &export_names,
+        knobs.fuel as i32,
         FUEL_INSTRUMENTED,
         Some(params),
     );
@@ -1154,17 +1133,16 @@ fn bodies(wasm: &[u8]) -> BTreeMap<u32, &[u8]> {
 }
 
 /// What ABI.md §1 and §7 promise about an output, checked against the
-/// report. Returns how many functions not reported as instrumented changed
-/// their bytes (informational).
+/// report.
 fn check_structure(
     input: &[u8],
     out: &[u8],
     report: &forkify_instrument::Report,
     config: &Config,
-) -> Result<u64, String> {
+) -> Result<(), String> {
     if report.passed_through {
         return if out == input {
-            Ok(0)
+            Ok(())
         } else {
             Err("passed through but not byte-identical".into())
         };
@@ -1279,10 +1257,17 @@ fn check_structure(
     let instrumented: std::collections::BTreeSet<u32> =
         report.functions.iter().map(|f| f.index).collect();
     let after = bodies(out);
-    Ok(bodies(input)
+    let changed: Vec<_> = bodies(input)
         .into_iter()
         .filter(|(i, b)| !instrumented.contains(i) && after.get(i) != Some(b))
-        .count() as u64)
+        .map(|(i, _)| i)
+        .collect();
+    if !changed.is_empty() {
+        return Err(format!(
+            "functions {changed:?} are not reported as instrumented but their bodies changed (ABI.md §1: they keep their exact bytes)"
+        ));
+    }
+    Ok(())
 }
 
 /// The five control exports, with `ptr` the pointer type.
@@ -1381,15 +1366,7 @@ fn instrumented_modules_behave_like_the_original() {
     if transform == Transform::Identity {
         return;
     }
-    let placeholder = t.reasons.keys().any(|r| r.contains(NOT_IMPLEMENTED)) && t.instrumented == 0;
-    if placeholder {
-        eprintln!(
-            "differential: the instrumenter is not implemented yet; refusal threshold not enforced"
-        );
-        return;
-    }
-    if t.fork_referenced > 0 {
-        let refused = t.refused_fork_referenced * 100 / t.fork_referenced;
+    if let Some(refused) = (t.refused_fork_referenced * 100).checked_div(t.fork_referenced) {
         assert!(
             refused <= MAX_REFUSED_PERCENT,
             "{refused}% of the {} cases with a fork-path function were refused (limit {MAX_REFUSED_PERCENT}%)",
@@ -1403,7 +1380,16 @@ fn instrumented_modules_behave_like_the_original() {
             "too few cases compared in mode A: {}",
             t.summary()
         );
-        assert!(t.cases_with_forks > 0, "no case really forked in mode B");
+        assert!(
+            t.cases_with_forks * 4 >= t.compared_b,
+            "too few cases really forked in mode B: {}",
+            t.summary()
+        );
+        assert!(
+            t.stats.aborts > 0,
+            "the abort path never ran: {}",
+            t.summary()
+        );
     }
 }
 
@@ -1583,7 +1569,7 @@ fn hand_mode_b(broken: bool, seeds: u64) -> (Option<String>, ForkStats) {
     let orig = Module::new(&engine, &orig).expect("original compiles");
     let inst = Module::new(&engine, &inst).expect("instrumented compiles");
     let names = vec!["run".to_string()];
-    let reference = run(&engine, &orig, 0, &names, FUEL_ORIGINAL, None);
+    let reference = run(&engine, &orig, 0, &names, 0, FUEL_ORIGINAL, None);
     let mut stats = ForkStats::default();
     for seed in 0..seeds {
         let params = ForkParams {
@@ -1591,7 +1577,15 @@ fn hand_mode_b(broken: bool, seeds: u64) -> (Option<String>, ForkStats) {
             min_buffer: u64::from(section.frames_offset + section.abort_reserve),
             seed,
         };
-        let b = run(&engine, &inst, 0, &names, FUEL_INSTRUMENTED, Some(params));
+        let b = run(
+            &engine,
+            &inst,
+            0,
+            &names,
+            0,
+            FUEL_INSTRUMENTED,
+            Some(params),
+        );
         stats += b.stats;
         if let Some(d) = compare(&reference, &b) {
             return (Some(d), stats);

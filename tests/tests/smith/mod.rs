@@ -113,8 +113,10 @@ impl Knobs {
 /// One generated module.
 #[derive(Debug, Clone)]
 pub struct Generated {
-    /// The module (memory 0, if any, exported as [`MEMORY_EXPORT`]).
+    /// The module, with the exports of [`add_test_exports`].
     pub bytes: Vec<u8>,
+    /// The exported defined functions, in export order: the entry points.
+    pub entries: Vec<String>,
     /// The function imports with only numeric (i32/i64/f32/f64) params and
     /// results: candidates for the fork import.
     pub numeric_imports: Vec<(u32, ImportName)>,
@@ -177,7 +179,7 @@ pub fn smith_config(rng: &mut Rng) -> (wasm_smith::Config, Knobs) {
         floats: rng.chance(4, 5),
         disallow_traps: rng.chance(1, 2),
         export_everything: rng.chance(1, 4),
-        fuel: rng.range(500, 20_000) as u32,
+        fuel: rng.range(100, 3_000) as u32,
     };
     k.relaxed_simd = k.simd && rng.chance(1, 3);
     let mut c = wasm_smith::Config {
@@ -253,13 +255,16 @@ pub fn generate(seed: u64) -> Option<Generated> {
             return None;
         }
     };
-    if let Err(e) = module.ensure_termination(knobs.fuel) {
-        if std::env::var_os("FORKIFY_DEBUG_GEN").is_some() {
-            eprintln!("seed {seed:#x}: ensure_termination: {e}");
+    let fuel_global = match module.ensure_termination(knobs.fuel) {
+        Ok(g) => g,
+        Err(e) => {
+            if std::env::var_os("FORKIFY_DEBUG_GEN").is_some() {
+                eprintln!("seed {seed:#x}: ensure_termination: {e}");
+            }
+            return None;
         }
-        return None;
-    }
-    let bytes = export_memory0(&module.to_bytes())?;
+    };
+    let (bytes, entries) = add_test_exports(&module.to_bytes(), Some(fuel_global))?;
     let numeric_imports = numeric_func_imports(&bytes);
     // Prefer an import the code refers to: then there are fork-path
     // functions to instrument.
@@ -280,6 +285,7 @@ pub fn generate(seed: u64) -> Option<Generated> {
     };
     Some(Generated {
         bytes,
+        entries,
         numeric_imports,
         fork,
         knobs,
@@ -416,32 +422,59 @@ pub fn read_leb_u32(b: &[u8]) -> Option<(u32, usize)> {
     None
 }
 
-/// Adds an export of memory 0 named [`MEMORY_EXPORT`] unless memory 0 is
-/// already exported under that name; a module without memory is returned
-/// unchanged. `None` if the module cannot be parsed.
-pub fn export_memory0(wasm: &[u8]) -> Option<Vec<u8>> {
+/// The export of wasm-smith's `ensure_termination` fuel global: the host
+/// refills it before each export call, so that one long loop does not starve
+/// every later call.
+pub const FUEL_EXPORT: &str = "forkify-test:fuel";
+
+/// Prefix of the function exports added by [`add_test_exports`].
+pub const FUNC_EXPORT_PREFIX: &str = "forkify-test:func";
+
+/// Adds the exports the tests need: memory 0 as [`MEMORY_EXPORT`] (the host
+/// places the save buffer there and the comparison reads it), and every
+/// defined function that is not exported yet as `forkify-test:funcN` (more
+/// entry points), and the fuel global as [`FUEL_EXPORT`]. Returns the module and the names of the function exports
+/// that are defined functions (calling an exported import from the host
+/// runs no wasm), in export order. `None` if the module cannot be parsed.
+pub fn add_test_exports(wasm: &[u8], fuel_global: Option<u32>) -> Option<(Vec<u8>, Vec<String>)> {
     use wasm_encoder::{Encode, ExportKind, ExportSection};
     use wasmparser::{ExternalKind, Payload, TypeRef};
     let mut has_memory = false;
+    let mut imported_funcs = 0u32;
+    let mut defined_funcs = 0u32;
+    let mut exported_funcs = std::collections::BTreeSet::new();
     let mut exports = ExportSection::new();
+    let mut entries = Vec::new();
     for payload in wasmparser::Parser::new(0).parse_all(wasm) {
         match payload.ok()? {
             Payload::ImportSection(r) => {
                 for imp in r.into_imports() {
-                    if matches!(imp.ok()?.ty, TypeRef::Memory(_)) {
-                        has_memory = true;
+                    match imp.ok()?.ty {
+                        TypeRef::Memory(_) => has_memory = true,
+                        TypeRef::Func(_) | TypeRef::FuncExact(_) => imported_funcs += 1,
+                        _ => {}
                     }
                 }
             }
+            Payload::FunctionSection(r) => defined_funcs = r.count(),
             Payload::MemorySection(r) => has_memory |= r.count() > 0,
             Payload::ExportSection(r) => {
                 for e in r {
                     let e = e.ok()?;
-                    if e.name == MEMORY_EXPORT {
-                        return Some(wasm.to_vec());
+                    if e.name == MEMORY_EXPORT
+                        || e.name == FUEL_EXPORT
+                        || e.name.starts_with(FUNC_EXPORT_PREFIX)
+                    {
+                        return None;
                     }
                     let kind = match e.kind {
-                        ExternalKind::Func | ExternalKind::FuncExact => ExportKind::Func,
+                        ExternalKind::Func | ExternalKind::FuncExact => {
+                            if e.index >= imported_funcs {
+                                entries.push(e.name.to_string());
+                            }
+                            exported_funcs.insert(e.index);
+                            ExportKind::Func
+                        }
                         ExternalKind::Table => ExportKind::Table,
                         ExternalKind::Memory => ExportKind::Memory,
                         ExternalKind::Global => ExportKind::Global,
@@ -453,10 +486,19 @@ pub fn export_memory0(wasm: &[u8]) -> Option<Vec<u8>> {
             _ => {}
         }
     }
-    if !has_memory {
-        return Some(wasm.to_vec());
+    for f in imported_funcs..imported_funcs + defined_funcs {
+        if !exported_funcs.contains(&f) {
+            let name = format!("{FUNC_EXPORT_PREFIX}{f}");
+            exports.export(&name, ExportKind::Func, f);
+            entries.push(name);
+        }
     }
-    exports.export(MEMORY_EXPORT, ExportKind::Memory, 0);
+    if has_memory {
+        exports.export(MEMORY_EXPORT, ExportKind::Memory, 0);
+    }
+    if let Some(g) = fuel_global {
+        exports.export(FUEL_EXPORT, ExportKind::Global, g);
+    }
     let mut section = vec![7u8];
     exports.encode(&mut section);
     // Replace the export section, or insert one before the first section
@@ -470,7 +512,7 @@ pub fn export_memory0(wasm: &[u8]) -> Option<Vec<u8>> {
             placed = true;
             continue;
         }
-        if !placed && matches!(id, 8 | 9 | 10 | 11 | 12) {
+        if !placed && matches!(id, 8..=12) {
             out.extend_from_slice(&section);
             placed = true;
         }
@@ -479,7 +521,7 @@ pub fn export_memory0(wasm: &[u8]) -> Option<Vec<u8>> {
     if !placed {
         out.extend_from_slice(&section);
     }
-    Some(out)
+    Some((out, entries))
 }
 
 /// Validates with every feature wasmparser knows: the property checked is
