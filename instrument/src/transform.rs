@@ -313,12 +313,11 @@ fn emit(
         }
     }
     let emitted = module.emit_wasm();
-    validate(&emitted).map_err(|e| {
+    validate(&emitted).inspect_err(|_| {
         // Developer aid: keep the module that failed validation.
         if let Some(path) = std::env::var_os("FORKIFY_DUMP_INVALID") {
             let _ = std::fs::write(path, &emitted);
         }
-        e
     })?;
     Ok(emitted)
 }
