@@ -196,15 +196,38 @@ fn seq_sig(types: &ModuleTypes, ty: InstrSeqType) -> (Vec<ValType>, Vec<ValType>
     }
 }
 
-fn convert(t: wasmparser::ValType) -> Option<ValType> {
-    Some(match t {
+/// A walrus type for an operand-stack type. References only ever reach a
+/// refusal message, which names them with the closest abstract type.
+fn convert(t: wasmparser::ValType) -> ValType {
+    use walrus::{AbstractHeapType as A, HeapType, RefType};
+    match t {
         wasmparser::ValType::I32 => ValType::I32,
         wasmparser::ValType::I64 => ValType::I64,
         wasmparser::ValType::F32 => ValType::F32,
         wasmparser::ValType::F64 => ValType::F64,
         wasmparser::ValType::V128 => ValType::V128,
-        wasmparser::ValType::Ref(_) => return None,
-    })
+        wasmparser::ValType::Ref(r) => {
+            let abs = match r.heap_type() {
+                wasmparser::HeapType::Abstract {
+                    ty: wasmparser::AbstractHeapType::Extern,
+                    ..
+                } => A::Extern,
+                wasmparser::HeapType::Abstract {
+                    ty: wasmparser::AbstractHeapType::Exn,
+                    ..
+                } => A::Exn,
+                wasmparser::HeapType::Abstract {
+                    ty: wasmparser::AbstractHeapType::Any,
+                    ..
+                } => A::Any,
+                _ => A::Func,
+            };
+            ValType::Ref(RefType {
+                nullable: r.is_nullable(),
+                heap_type: HeapType::Abstract(abs),
+            })
+        }
+    }
 }
 
 impl<'a, 'b> Planner<'a, 'b> {
@@ -253,13 +276,7 @@ impl<'a, 'b> Planner<'a, 'b> {
                 loc.data()
             )));
         };
-        let mut out = Vec::with_capacity(stack.len());
-        for t in stack {
-            match convert(*t) {
-                Some(t) => out.push(t),
-                None => out.push(ValType::Ref(walrus::RefType::FUNCREF)),
-            }
-        }
+        let out = stack.iter().map(|t| convert(*t)).collect();
         Ok((out, at.frame_height as usize))
     }
 

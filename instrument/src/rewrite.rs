@@ -52,11 +52,14 @@ pub fn rewrite(func: &mut LocalFunction, types: &mut ModuleTypes, rt: &Runtime, 
         wrappers: HashMap::new(),
         fin,
     };
-    for ((parent, pos), c) in &plan.constructs {
+    let mut keys: Vec<_> = plan.constructs.keys().copied().collect();
+    keys.sort();
+    for (parent, pos) in keys {
+        let c = &plan.constructs[&(parent, pos)];
         if c.kind == Kind::Loop && c.post_check {
             let ty = rw.func.block(c.seq).ty;
             let w = new_seq_ty(rw.func, ty);
-            let loop_instr = rw.func.block(*parent).instrs[*pos].0.clone();
+            let loop_instr = rw.func.block(parent).instrs[pos].0.clone();
             rw.func.block_mut(w).instrs = vec![i(loop_instr)];
             rw.wrappers.insert(c.seq, w);
         }

@@ -199,6 +199,18 @@ fn extend_vec(
     payload
 }
 
+/// Whether the input is one the splice handles: no DWARF, and a type
+/// section of plain function types.
+pub fn applies(orig: &[u8]) -> bool {
+    parse(orig).is_some_and(|o| {
+        o.simple_types
+            && !o
+                .sections
+                .iter()
+                .any(|(_, _, n)| n.is_some_and(|n| n.starts_with(".debug_")))
+    })
+}
+
 /// Builds the spliced module, or `None` when it must not (see module docs).
 pub fn splice(orig: &[u8], out: &[u8], fmap: &SpliceMap) -> Option<Vec<u8>> {
     match splice_inner(orig, out, fmap) {

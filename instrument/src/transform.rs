@@ -237,7 +237,18 @@ pub fn instrument(wasm: &[u8], config: &Config) -> Result<Instrumented> {
     module
         .producers
         .add_processed_by("cargo-forkify", env!("CARGO_PKG_VERSION"));
-    let bytes = emit(&mut module, wasm, &idx, &plans)?;
+    let (bytes, info) = emit(&mut module, wasm, &idx, &plans, &rt)?;
+    for f in &mut functions {
+        if let Some((index, ordinal)) = info
+            .iter()
+            .find(|(id, _)| idx[id] == f.index)
+            .map(|(_, v)| *v)
+        {
+            f.index = index;
+            f.ordinal = ordinal;
+        }
+    }
+    functions.sort_by_key(|f| f.ordinal);
     Ok(Instrumented {
         report: Report {
             passed_through: false,
@@ -254,20 +265,21 @@ pub fn instrument(wasm: &[u8], config: &Config) -> Result<Instrumented> {
     })
 }
 
-/// Emits the module: the input's bytes around the rewritten functions when
-/// the splice applies (ABI §1: other functions keep their exact bytes),
-/// else walrus's whole-module output (inputs with DWARF, which walrus
-/// rewrites for its own code layout).
+/// Emits the module. When the input allows it, the output is the input's
+/// bytes around the rewritten functions (ABI §1: other functions keep their
+/// exact bytes and indices). Otherwise (DWARF, which walrus rewrites for
+/// its own code layout, or type sections the splice does not map) it is
+/// walrus's whole-module output, where functions are ordered by size: the
+/// ordinals are renumbered to follow that order. Returns the bytes and,
+/// per instrumented function, its index in the output and its ordinal.
 fn emit(
     module: &mut Module,
     wasm: &[u8],
     idx: &BTreeMap<FunctionId, u32>,
     plans: &[FuncPlan],
-) -> Result<Vec<u8>> {
-    let has_dwarf = wasmparser::Parser::new(0).parse_all(wasm).any(|p| {
-        matches!(p, Ok(wasmparser::Payload::CustomSection(c)) if c.name().starts_with(".debug_"))
-    });
-    if !has_dwarf {
+    rt: &runtime::Runtime,
+) -> Result<(Vec<u8>, BTreeMap<FunctionId, (u32, u32)>)> {
+    if crate::splice::applies(wasm) {
         let base = idx.len() as u32;
         let mut old: Vec<(u32, FunctionId)> = Vec::new();
         let mut new: Vec<FunctionId> = Vec::new();
@@ -300,18 +312,19 @@ fn emit(
         for (id, name) in saved {
             module.funcs.get_mut(id).name = name;
         }
-        if let Some(spliced) = crate::splice::splice(wasm, &marked, &map) {
-            match validate(&spliced) {
-                Ok(()) => return Ok(spliced),
-                Err(e) => {
-                    // Developer aid: why the splice was not used.
-                    if std::env::var_os("FORKIFY_DEBUG_SPLICE").is_some() {
-                        eprintln!("spliced module invalid: {e}");
-                    }
-                }
-            }
-        }
+        let spliced = crate::splice::splice(wasm, &marked, &map).ok_or_else(|| {
+            Error::InvalidOutput(
+                "the rewritten functions could not be spliced into the input".into(),
+            )
+        })?;
+        validate(&spliced)?;
+        let info = plans
+            .iter()
+            .map(|pl| (pl.id, (idx[&pl.id], pl.ordinal)))
+            .collect();
+        return Ok((spliced, info));
     }
+    let info = renumber_for_walrus_order(module, plans, rt);
     let emitted = module.emit_wasm();
     validate(&emitted).inspect_err(|_| {
         // Developer aid: keep the module that failed validation.
@@ -319,7 +332,60 @@ fn emit(
             let _ = std::fs::write(path, &emitted);
         }
     })?;
-    Ok(emitted)
+    Ok((emitted, info))
+}
+
+/// walrus emits local functions largest first (by instruction count, then
+/// id). Gives the instrumented functions ordinals in that output order and
+/// patches the ordinal constants the rewrite wrote before each call to the
+/// frame and pop helpers (instruction counts do not change).
+fn renumber_for_walrus_order(
+    module: &mut Module,
+    plans: &[FuncPlan],
+    rt: &runtime::Runtime,
+) -> BTreeMap<FunctionId, (u32, u32)> {
+    let imports = module
+        .funcs
+        .iter()
+        .filter(|f| matches!(f.kind, FunctionKind::Import(_)))
+        .count() as u32;
+    let mut order: Vec<(std::cmp::Reverse<u64>, FunctionId)> = module
+        .funcs
+        .iter_local()
+        .map(|(id, f)| (std::cmp::Reverse(f.size()), id))
+        .collect();
+    order.sort();
+    let out_index: BTreeMap<FunctionId, u32> = order
+        .iter()
+        .enumerate()
+        .map(|(i, (_, id))| (*id, imports + i as u32))
+        .collect();
+    let mut ours: Vec<(u32, FunctionId)> =
+        plans.iter().map(|pl| (out_index[&pl.id], pl.id)).collect();
+    ours.sort();
+    let mut info = BTreeMap::new();
+    for (ordinal, (index, id)) in ours.into_iter().enumerate() {
+        info.insert(id, (index, ordinal as u32));
+        let FunctionKind::Local(f) = &mut module.funcs.get_mut(id).kind else {
+            continue;
+        };
+        for seq in crate::walk::all_seqs(f) {
+            let instrs = &mut f.block_mut(seq).instrs;
+            for pos in 0..instrs.len() {
+                let back = match &instrs[pos].0 {
+                    walrus::ir::Instr::Call(c) if c.func == rt.pop_fn => 2,
+                    walrus::ir::Instr::Call(c) if c.func == rt.frame_fn => 3,
+                    _ => continue,
+                };
+                if let Some((walrus::ir::Instr::Const(c), _)) =
+                    pos.checked_sub(back).map(|p| &mut instrs[p])
+                {
+                    c.value = walrus::ir::Value::I32(ordinal as i32);
+                }
+            }
+        }
+    }
+    info
 }
 
 fn validate(bytes: &[u8]) -> Result<()> {
