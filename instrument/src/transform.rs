@@ -265,6 +265,9 @@ pub fn instrument(wasm: &[u8], config: &Config) -> Result<Instrumented> {
     })
 }
 
+/// Per instrumented function: its index in the output and its ordinal.
+type Placement = BTreeMap<FunctionId, (u32, u32)>;
+
 /// Emits the module. When the input allows it, the output is the input's
 /// bytes around the rewritten functions (ABI §1: other functions keep their
 /// exact bytes and indices). Otherwise (DWARF, which walrus rewrites for
@@ -278,7 +281,7 @@ fn emit(
     idx: &BTreeMap<FunctionId, u32>,
     plans: &[FuncPlan],
     rt: &runtime::Runtime,
-) -> Result<(Vec<u8>, BTreeMap<FunctionId, (u32, u32)>)> {
+) -> Result<(Vec<u8>, Placement)> {
     if crate::splice::applies(wasm) {
         let base = idx.len() as u32;
         let mut old: Vec<(u32, FunctionId)> = Vec::new();
@@ -343,7 +346,7 @@ fn renumber_for_walrus_order(
     module: &mut Module,
     plans: &[FuncPlan],
     rt: &runtime::Runtime,
-) -> BTreeMap<FunctionId, (u32, u32)> {
+) -> Placement {
     let imports = module
         .funcs
         .iter()
