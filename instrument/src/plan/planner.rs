@@ -1,191 +1,31 @@
-//! The per-function plan: fork-path call sites in code order, what each
-//! keeps on the operand stack (carryovers), which arguments it must
-//! recompute or spill for replay, which locals its frame holds and where,
-//! and the constructs that replay must enter on the way to it.
-//!
-//! Planning only reads the function (spill locals are the one thing it
-//! creates, and only where no dead local of the type exists); the rewrite
-//! applies the plan.
+//! Walks one function's instruction tree and fills in its plan: sites,
+//! constructs, carryover layouts, argument tails and spills, buckets.
 
-use crate::callgraph::{CallGraph, Callees};
-use crate::gen::{layout, size_of, zero};
+use super::tail::tail_start;
+use super::{ConstructPlan, Ctx, Exit, Item, Kind, SeqPlan, SitePlan, BUCKET};
+use crate::callgraph::Callees;
+use crate::gen::{layout, zero};
 use crate::liveness::Liveness;
-use crate::stack::StackFacts;
 use crate::Error;
 use std::collections::{BTreeSet, HashMap};
-use walrus::ir::{BinaryOp, Instr, InstrSeqId, InstrSeqType, UnaryOp};
-use walrus::{
-    FunctionId, FunctionKind, LocalFunction, LocalId, Module, ModuleLocals, ModuleTypes, ValType,
-};
+use walrus::ir::{Instr, InstrSeqId, InstrSeqType};
+use walrus::{FunctionKind, LocalFunction, LocalId, ModuleLocals, ModuleTypes, ValType};
 
-/// Items (calls or constructs holding calls) per bucket of a sequence's
-/// replay dispatch: each item adds one landing block, so this bounds the
-/// nesting that dispatch adds per sequence.
-pub const BUCKET: usize = 8;
-
-/// Where an unwinding activation goes after storing one level's values.
-#[derive(Debug, Clone)]
-pub enum Exit {
-    /// To the function's shared unwind exit.
-    Fin,
-    /// Out of an enclosing construct, whose own check stores the next level.
-    Label {
-        /// The label: the construct's sequence (for `if`, the branch we are in).
-        seq: InstrSeqId,
-        /// The label belongs to a loop: use the wrapper block around it.
-        loop_wrapper: bool,
-        /// Values the branch must carry (defaults).
-        results: Vec<ValType>,
-    },
-}
-
-/// One fork-path call site.
-#[derive(Debug, Clone)]
-pub struct SitePlan {
-    /// Position of the call in its sequence.
-    pub pos: usize,
-    /// Where the recomputed argument tail starts (== `pos` when none).
-    pub tail_start: usize,
-    /// The call was a tail call; it becomes a call followed by `return`.
-    pub return_call: bool,
-    /// Results of the call.
-    pub results: Vec<ValType>,
-    /// Every operand value below the arguments, bottom first, across all
-    /// enclosing levels (the ABI's carryovers).
-    pub carry: Vec<ValType>,
-    /// Frame offsets of `carry`.
-    pub carry_off: Vec<u32>,
-    /// Index in `carry` where this sequence's own values start.
-    pub level_start: usize,
-    /// Arguments below the spilled/recomputed ones: dead on replay, pushed
-    /// as defaults.
-    pub dead_args: Vec<ValType>,
-    /// Locals holding spilled arguments, bottom first.
-    pub spills: Vec<(LocalId, ValType)>,
-    /// Locals in the frame with their offsets.
-    pub saved: Vec<Saved>,
-    /// Where unwinding continues after this level.
-    pub exit: Exit,
-}
-
-/// A local in a frame: the local, its type, its offset.
-pub type Saved = (LocalId, ValType, u32);
-
-/// The kind of a construct that contains sites.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// `block`.
-    Block,
-    /// `loop`.
-    Loop,
-    /// `if`, with the first call index of its `else` arm.
-    If {
-        /// First call index in the else arm.
-        split: u32,
-        /// The then arm has sites.
-        then_has: bool,
-        /// The else arm has sites.
-        else_has: bool,
-    },
-    /// `try_table` or a legacy `try` body.
-    Try,
-}
-
-/// A block-like instruction on the way to some sites.
-#[derive(Debug, Clone)]
-pub struct ConstructPlan {
-    /// Its kind.
-    pub kind: Kind,
-    /// Its inner sequence (the then arm for `if`).
-    pub seq: InstrSeqId,
-    /// Call indices inside: `lo..hi`.
-    pub hi: u32,
-    /// Values on its sequence's stack below it.
-    pub level_vals: Vec<ValType>,
-    /// Frame offsets of `level_vals`.
-    pub level_off: Vec<u32>,
-    /// Its block parameters.
-    pub params: Vec<ValType>,
-    /// Its block results.
-    pub results: Vec<ValType>,
-    /// After it, an unwind check stores `level_vals` (they are not empty).
-    pub post_check: bool,
-    /// Where unwinding continues after that check.
-    pub exit: Exit,
-}
-
-/// A sequence that contains sites.
-#[derive(Debug, Clone)]
-pub struct SeqPlan {
-    /// Parameters of the sequence.
-    pub params: Vec<ValType>,
-    /// Items in code order.
-    pub items: Vec<Item>,
-    /// Buckets: (first item, position where the bucket starts).
-    pub chunks: Vec<(usize, usize)>,
-}
-
-/// A site or a construct in a sequence.
-#[derive(Debug, Clone, Copy)]
-pub enum Item {
-    /// Call index.
-    Site(u32),
-    /// Position of the construct.
-    Construct(usize),
-}
-
-/// The plan for one function.
-#[derive(Debug)]
-pub struct FuncPlan {
-    /// The function.
-    pub id: FunctionId,
-    /// `func_ordinal`.
-    pub ordinal: u32,
-    /// Frame size.
-    pub frame_size: u32,
-    /// Largest carryover end (header included) of any site.
-    pub carry_end: u32,
-    /// Sites by call index.
-    pub sites: Vec<SitePlan>,
-    /// Sequences with sites.
-    pub seqs: HashMap<InstrSeqId, SeqPlan>,
-    /// Constructs with sites, by (parent sequence, position).
-    pub constructs: HashMap<(InstrSeqId, usize), ConstructPlan>,
-    /// Function results.
-    pub results: Vec<ValType>,
-    /// Locals the plan declared.
-    pub locals_added: u32,
-    /// Types carried on the operand stack (for scratch globals).
-    pub carried_types: BTreeSet<u8>,
-}
-
-/// Inputs shared by all functions.
-pub struct Ctx<'a> {
-    /// The module (read only).
-    pub module: &'a Module,
-    /// Call graph.
-    pub graph: &'a CallGraph,
-    /// Operand stack facts.
-    pub facts: &'a StackFacts,
-    /// Display name of a function.
-    pub name: &'a dyn Fn(FunctionId) -> String,
-}
-
-struct Planner<'a, 'b> {
-    cx: &'a Ctx<'b>,
-    f: &'a LocalFunction,
-    fname: String,
-    calls: HashMap<(InstrSeqId, usize), &'a Callees>,
-    sites: Vec<SitePlan>,
-    seqs: HashMap<InstrSeqId, SeqPlan>,
-    constructs: HashMap<(InstrSeqId, usize), ConstructPlan>,
+pub(super) struct Planner<'a, 'b> {
+    pub(super) cx: &'a Ctx<'b>,
+    pub(super) f: &'a LocalFunction,
+    pub(super) fname: String,
+    pub(super) calls: HashMap<(InstrSeqId, usize), &'a Callees>,
+    pub(super) sites: Vec<SitePlan>,
+    pub(super) seqs: HashMap<InstrSeqId, SeqPlan>,
+    pub(super) constructs: HashMap<(InstrSeqId, usize), ConstructPlan>,
     /// Enclosing constructs, outermost first: (parent seq, pos, branch seq).
-    path: Vec<(InstrSeqId, usize, InstrSeqId)>,
-    live: Liveness,
+    pub(super) path: Vec<(InstrSeqId, usize, InstrSeqId)>,
+    pub(super) live: Liveness,
     /// Locals a spill may reuse.
-    pool: Vec<LocalId>,
-    locals: &'a mut ModuleLocals,
-    added: u32,
+    pub(super) pool: Vec<LocalId>,
+    pub(super) locals: &'a mut ModuleLocals,
+    pub(super) added: u32,
 }
 
 fn seq_sig(types: &ModuleTypes, ty: InstrSeqType) -> (Vec<ValType>, Vec<ValType>) {
@@ -308,7 +148,7 @@ impl<'a, 'b> Planner<'a, 'b> {
             .map(|c| (c.kind, c.results.clone(), c.post_check))
     }
 
-    fn plan_seq(&mut self, seq: InstrSeqId, params: Vec<ValType>) -> Result<(), Error> {
+    pub(super) fn plan_seq(&mut self, seq: InstrSeqId, params: Vec<ValType>) -> Result<(), Error> {
         let f = self.f;
         let mut items = Vec::new();
         for (pos, (instr, _)) in f.block(seq).instrs.iter().enumerate() {
@@ -620,149 +460,4 @@ impl<'a, 'b> Planner<'a, 'b> {
             Item::Construct(p) => p,
         }
     }
-}
-
-/// Start of the shortest suffix of `instrs[..pos]` that pushes exactly the
-/// top `want` values from constants, locals and non-trapping integer
-/// operations, or `None`.
-fn tail_start(
-    instrs: &[(Instr, walrus::InstrLocId)],
-    pos: usize,
-    want: usize,
-    m: &Module,
-) -> Option<usize> {
-    let mut i = pos;
-    for _ in 0..want {
-        let mut need = 1usize;
-        while need > 0 {
-            i = i.checked_sub(1)?;
-            let pops = pure_pops(&instrs[i].0, m)?;
-            need = need - 1 + pops;
-        }
-    }
-    Some(i)
-}
-
-/// Operands popped by a pure instruction that pushes one value.
-fn pure_pops(instr: &Instr, m: &Module) -> Option<usize> {
-    use BinaryOp::*;
-    use UnaryOp::*;
-    Some(match instr {
-        Instr::Const(_) | Instr::LocalGet(_) | Instr::RefFunc(_) | Instr::RefNull(_) => 0,
-        Instr::GlobalGet(g) if !m.globals.get(g.global).mutable => 0,
-        Instr::Unop(u) => match u.op {
-            I32Eqz | I32Clz | I32Ctz | I32Popcnt | I64Eqz | I64Clz | I64Ctz | I64Popcnt
-            | I32WrapI64 | I64ExtendSI32 | I64ExtendUI32 | I32Extend8S | I32Extend16S
-            | I64Extend8S | I64Extend16S | I64Extend32S => 1,
-            _ => return None,
-        },
-        Instr::Binop(b) => match b.op {
-            I32Eq | I32Ne | I32LtS | I32LtU | I32GtS | I32GtU | I32LeS | I32LeU | I32GeS
-            | I32GeU | I64Eq | I64Ne | I64LtS | I64LtU | I64GtS | I64GtU | I64LeS | I64LeU
-            | I64GeS | I64GeU | I32Add | I32Sub | I32Mul | I32And | I32Or | I32Xor | I32Shl
-            | I32ShrS | I32ShrU | I32Rotl | I32Rotr | I64Add | I64Sub | I64Mul | I64And | I64Or
-            | I64Xor | I64Shl | I64ShrS | I64ShrU | I64Rotl | I64Rotr => 2,
-            _ => return None,
-        },
-        _ => return None,
-    })
-}
-
-/// Plans one fork-path function.
-pub fn plan_function(
-    cx: &Ctx<'_>,
-    id: FunctionId,
-    ordinal: u32,
-    locals: &mut ModuleLocals,
-) -> Result<FuncPlan, Error> {
-    let f = match &cx.module.funcs.get(id).kind {
-        FunctionKind::Local(f) => f,
-        _ => {
-            return Err(Error::Module(
-                "internal: planning an imported function".into(),
-            ))
-        }
-    };
-    let fname = (cx.name)(id);
-    let mut calls = HashMap::new();
-    for (seq, pos, c) in cx.graph.calls.get(&id).into_iter().flatten() {
-        calls.insert((*seq, *pos), c);
-    }
-    let site_keys: BTreeSet<(InstrSeqId, usize)> = calls
-        .iter()
-        .filter(|(_, c)| cx.graph.is_fork_path_call(c))
-        .map(|(k, _)| *k)
-        .collect();
-    let live = Liveness::compute(f, &site_keys);
-    let results = cx.module.types.results(f.ty()).to_vec();
-    if results.iter().any(|t| zero(*t).is_none()) {
-        return Err(Error::Unsupported {
-            function: fname,
-            reason: "a non-nullable reference result has no default to return while unwinding"
-                .into(),
-        });
-    }
-    let pool = live.locals().to_vec();
-    let mut planner = Planner {
-        cx,
-        f,
-        fname,
-        calls,
-        sites: Vec::new(),
-        seqs: HashMap::new(),
-        constructs: HashMap::new(),
-        path: Vec::new(),
-        live,
-        pool,
-        locals,
-        added: 0,
-    };
-    planner.plan_seq(f.entry_block(), Vec::new())?;
-    let Planner {
-        sites,
-        seqs,
-        constructs,
-        added,
-        ..
-    } = planner;
-    let mut frame_size = crate::abi::FRAME_HEADER_SIZE;
-    let mut carry_end = crate::abi::FRAME_HEADER_SIZE;
-    let mut carried_types = BTreeSet::new();
-    for s in &sites {
-        let end = s
-            .carry
-            .iter()
-            .zip(&s.carry_off)
-            .map(|(t, o)| o + size_of(*t))
-            .max()
-            .unwrap_or(16);
-        carry_end = carry_end.max(end);
-        let saved_end = s
-            .saved
-            .iter()
-            .map(|(_, t, o)| o + size_of(*t))
-            .max()
-            .unwrap_or(end);
-        frame_size = frame_size.max(saved_end.max(end));
-        for t in &s.carry[s.level_start..] {
-            carried_types.insert(crate::runtime::type_key(*t));
-        }
-    }
-    for c in constructs.values() {
-        for t in &c.level_vals {
-            carried_types.insert(crate::runtime::type_key(*t));
-        }
-    }
-    Ok(FuncPlan {
-        id,
-        ordinal,
-        frame_size: crate::abi::align8(frame_size),
-        carry_end: crate::abi::align8(carry_end),
-        sites,
-        seqs,
-        constructs,
-        results,
-        locals_added: added,
-        carried_types,
-    })
 }
