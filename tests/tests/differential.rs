@@ -1,14 +1,21 @@
 //! Differential property test: the transform preserves semantics.
 //!
 //! Each case is a wasm-smith module (see `smith/mod.rs` for the swarm of
-//! configurations) with one numeric function import named as the fork import.
-//! It is instrumented, the output is validated, and original and instrumented
-//! run on wasmtime 48 with identical deterministic import stubs. Every
-//! exported function is called twice (zero arguments, then small constants),
-//! in export order, in one instance per run. Compared: results (any NaN equals
-//! any NaN), traps and their codes, the sequence of import calls with their
-//! arguments, the final contents of memory 0, and exported (and host-owned
-//! imported) globals.
+//! configurations) whose imports come from a fixed list of candidates. Every
+//! defined function is exported (an entry point) and so are memory 0 and
+//! wasm-smith's `ensure_termination` fuel global, which the host refills
+//! before each export call. The original runs first; the numeric import its
+//! wasm code called most becomes the fork import (else one the code refers
+//! to). The module is instrumented, the output is checked (validates; the
+//! `forkify.abi` section agrees with the report; the control exports have
+//! the right types; untouched functions keep their bytes; a second
+//! instrumentation is refused) and run on wasmtime 48 with identical
+//! deterministic import stubs. Every entry point is called twice (zero
+//! arguments, then small constants), in order, in one instance per run.
+//! Compared: results (any NaN equals any NaN), traps and their codes
+//! (uncaught exceptions included), the sequence of import calls with their
+//! arguments, the final contents of memory 0, exported (and host-owned
+//! imported) globals, and exported table sizes.
 //!
 //! * Mode A: the fork import never forks; it just returns its value.
 //! * Mode B: the fork import performs the ABI dance (ABI.md §6) on the same
@@ -64,6 +71,7 @@ fn engine() -> Engine {
         .wasm_tail_call(true)
         .wasm_relaxed_simd(true)
         .wasm_extended_const(true)
+        .wasm_exceptions(true)
         .wasm_simd(true)
         .wasm_multi_value(true)
         .wasm_bulk_memory(true)
@@ -198,6 +206,7 @@ struct ForkHost {
     rng: Rng,
     pending: Option<Pending>,
     stats: ForkStats,
+    corrupt_from: Option<u64>,
 }
 
 struct Host {
@@ -391,7 +400,12 @@ impl Outcome {
     }
 }
 
-fn outcome_of_err(e: &wasmtime::Error) -> Outcome {
+fn outcome_of_err(store: &mut Store<Host>, e: &wasmtime::Error) -> Outcome {
+    if e.is::<wasmtime::ThrownException>() {
+        // Uncaught: take it, or the store stays "throwing".
+        let _ = store.take_pending_exception();
+        return Outcome::Trap("UncaughtException".into());
+    }
     match e.downcast_ref::<Trap>() {
         Some(t) => Outcome::Trap(format!("{t:?}")),
         None => Outcome::Error(format!("{e:#}")),
@@ -425,6 +439,9 @@ struct ForkParams {
     pointer_width: u8,
     min_buffer: u64,
     seed: u64,
+    /// `Some(frames_offset)`: flip a byte of the saved frames after each
+    /// unwind (harness sensitivity check).
+    corrupt_from: Option<u64>,
 }
 
 /// Instantiates `module` and calls the exports `export_names` in order,
@@ -460,6 +477,7 @@ fn run(
             rng: Rng::new(f.seed),
             pending: None,
             stats: ForkStats::default(),
+            corrupt_from: f.corrupt_from,
         }),
         failure: None,
     };
@@ -508,7 +526,7 @@ fn run(
     let instance = match Instance::new(&mut store, module, &imports) {
         Ok(i) => i,
         Err(e) => {
-            out.instantiate = Some(outcome_of_err(&e));
+            out.instantiate = Some(outcome_of_err(&mut store, &e));
             out.failure = store.data_mut().failure.take();
             return out;
         }
@@ -597,7 +615,7 @@ fn call_export(
         let Some(state_fn) = state_fn else {
             return match r {
                 Ok(()) => Outcome::Ok(results.iter().map(cv).collect()),
-                Err(e) => outcome_of_err(&e),
+                Err(e) => outcome_of_err(store, &e),
             };
         };
         if let Some(f) = store.data().failure.clone() {
@@ -621,7 +639,7 @@ fn call_export(
                 }
                 return match r {
                     Ok(()) => Outcome::Ok(results.iter().map(cv).collect()),
-                    Err(e) => outcome_of_err(&e),
+                    Err(e) => outcome_of_err(store, &e),
                 };
             }
             (Ok(()), 1) => {
@@ -636,6 +654,7 @@ fn call_export(
                     Some(8) => Val::I64(buf as i64),
                     _ => Val::I32(buf as i32),
                 };
+                corrupt_frames(store, instance, buf);
                 for (name, args) in [
                     (abi::EXPORT_UNWIND_END, vec![]),
                     (abi::EXPORT_REWIND_BEGIN, vec![ptr]),
@@ -653,12 +672,41 @@ fn call_export(
                     e.downcast_ref::<Trap>(),
                     Some(Trap::StackOverflow | Trap::OutOfFuel)
                 ) {
-                    return outcome_of_err(&e);
+                    return outcome_of_err(store, &e);
                 }
                 return Outcome::Error(format!("trapped in state {s}: {e:#}"));
             }
             (Ok(()), s) => return Outcome::Error(format!("export returned in state {s}")),
         }
+    }
+}
+
+/// With `corrupt_from` set, flips one byte among the frames written by the
+/// unwind that just ended.
+fn corrupt_frames(store: &mut Store<Host>, instance: &Instance, buf: u64) {
+    let Some(fh) = store.data_mut().fork.as_mut() else {
+        return;
+    };
+    let Some(from) = fh.corrupt_from else {
+        return;
+    };
+    let (wide, pick) = (fh.pointer_width == 8, fh.rng.next_u64());
+    let Some(mem) = instance.get_memory(&mut *store, MEMORY_EXPORT) else {
+        return;
+    };
+    let data = mem.data_mut(&mut *store);
+    let b = buf as usize;
+    let cursor = if wide {
+        u64::from_le_bytes(data[b..b + 8].try_into().expect("8 bytes"))
+    } else {
+        u64::from(u32::from_le_bytes(
+            data[b..b + 4].try_into().expect("4 bytes"),
+        ))
+    };
+    let start = buf + from;
+    if cursor > start && (cursor as usize) <= data.len() {
+        let i = (start + pick % (cursor - start)) as usize;
+        data[i] ^= 1 << ((pick >> 32) % 8);
     }
 }
 
@@ -763,6 +811,8 @@ struct Tally {
     /// Of the original runs: export calls, those that trapped, import calls,
     /// cases whose exports called the fork import.
     fork_called: u64,
+    uncaught: u64,
+    corruption_detected: u64,
     calls: u64,
     traps: u64,
     import_calls: u64,
@@ -790,6 +840,8 @@ impl Tally {
         self.cases_with_forks += o.cases_with_forks;
         self.calls += o.calls;
         self.fork_called += o.fork_called;
+        self.uncaught += o.uncaught;
+        self.corruption_detected += o.corruption_detected;
         self.traps += o.traps;
         self.import_calls += o.import_calls;
         self.stats += o.stats;
@@ -804,7 +856,7 @@ impl Tally {
             "differential: cases={} instrumented={} refused={} (unsupported={} module={}) compared: A={} B={} (with forks={}) \
              skipped: not-generated={} no-fork-import={} engine-rejected={} resource={} B-only={} \
              forks={} aborts={} no-room={} capped={} fork-referenced={} (instrumented {}, refused {}) \
-             original runs: calls={} traps={} import-calls={} fork-called={} failures={}",
+             original runs: calls={} traps={} (uncaught exceptions {}) import-calls={} fork-called={} failures={}",
             self.cases,
             self.instrumented,
             self.refused_unsupported + self.refused_module,
@@ -827,6 +879,7 @@ impl Tally {
             self.refused_fork_referenced,
             self.calls,
             self.traps,
+            self.uncaught,
             self.import_calls,
             self.fork_called,
             self.failures.len(),
@@ -904,6 +957,9 @@ enum Transform {
     /// The module itself: checks the harness (the comparison must find no
     /// difference and generated modules must terminate).
     Identity,
+    /// Instrument, then corrupt the saved frames in mode B: checks that the
+    /// comparison notices (differences are counted, not failures).
+    CorruptFrames,
 }
 
 fn run_case(engine: &Engine, seed: u64, transform: Transform, t: &mut Tally) {
@@ -987,7 +1043,7 @@ fn run_case(engine: &Engine, seed: u64, transform: Transform, t: &mut Tally) {
     let config = Config::with_fork_imports(vec![fork_name.clone()]);
     let (out, report) = match transform {
         Transform::Identity => (bytes.clone(), None),
-        Transform::Instrument => {
+        Transform::Instrument | Transform::CorruptFrames => {
             let r = std::panic::catch_unwind(|| forkify_instrument::instrument(&bytes, &config));
             match r {
                 Err(p) => {
@@ -1015,7 +1071,7 @@ fn run_case(engine: &Engine, seed: u64, transform: Transform, t: &mut Tally) {
             }
         }
     };
-    if transform == Transform::Instrument {
+    if transform != Transform::Identity {
         t.instrumented += 1;
         t.instrumented_fork_referenced += fork_referenced as u64;
     }
@@ -1042,6 +1098,11 @@ fn run_case(engine: &Engine, seed: u64, transform: Transform, t: &mut Tally) {
         .calls
         .iter()
         .filter(|c| matches!(c.1, Outcome::Trap(_)))
+        .count() as u64;
+    t.uncaught += orig
+        .calls
+        .iter()
+        .filter(|c| matches!(&c.1, Outcome::Trap(t) if t == "UncaughtException"))
         .count() as u64;
     t.import_calls += orig.trace.len() as u64;
     t.fork_called += (orig.wasm_calls.get(fork_index).copied().unwrap_or(0) > 0) as u64;
@@ -1079,6 +1140,8 @@ fn run_case(engine: &Engine, seed: u64, transform: Transform, t: &mut Tally) {
         pointer_width: section.pointer_width,
         min_buffer: u64::from(section.frames_offset) + u64::from(section.abort_reserve),
         seed: mix64(seed ^ 0xb),
+        corrupt_from: (transform == Transform::CorruptFrames)
+            .then_some(u64::from(section.frames_offset)),
     };
     let b = run(
         engine,
@@ -1091,6 +1154,13 @@ fn run_case(engine: &Engine, seed: u64, transform: Transform, t: &mut Tally) {
     );
     if b.resource_exhausted() {
         t.skipped_b += 1;
+        return;
+    }
+    if transform == Transform::CorruptFrames {
+        if b.stats.forks > 0 {
+            t.cases_with_forks += 1;
+            t.corruption_detected += compare(&orig, &b).is_some() as u64;
+        }
         return;
     }
     if let Some(d) = compare(&orig, &b) {
@@ -1412,6 +1482,32 @@ fn harness_finds_no_difference_between_a_module_and_itself() {
     );
 }
 
+/// The comparison is sensitive: flipping one byte of the frames a real
+/// instrumented module saved (a saved local, a carryover, a call index...)
+/// must usually change what the program does.
+#[test]
+fn mode_b_notices_corrupted_frames() {
+    let t = run_cases(DEFAULT_SEED ^ 0xc0, 400, Transform::CorruptFrames);
+    eprintln!(
+        "{}\n  corrupted cases with a visible difference: {} of {}",
+        t.summary(),
+        t.corruption_detected,
+        t.cases_with_forks
+    );
+    report_failures(&t);
+    assert!(
+        t.cases_with_forks >= 50,
+        "too few cases forked: {}",
+        t.summary()
+    );
+    assert!(
+        t.corruption_detected * 2 >= t.cases_with_forks,
+        "only {} of {} cases with corrupted frames behaved differently",
+        t.corruption_detected,
+        t.cases_with_forks
+    );
+}
+
 /// The transform is a function of its input: instrumenting twice gives the
 /// same bytes (or the same error).
 #[test]
@@ -1576,6 +1672,7 @@ fn hand_mode_b(broken: bool, seeds: u64) -> (Option<String>, ForkStats) {
             pointer_width: section.pointer_width,
             min_buffer: u64::from(section.frames_offset + section.abort_reserve),
             seed,
+            corrupt_from: None,
         };
         let b = run(
             &engine,

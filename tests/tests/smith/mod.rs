@@ -84,6 +84,7 @@ pub struct Knobs {
     pub disallow_traps: bool,
     pub export_everything: bool,
     pub fuel: u32,
+    pub exceptions: bool,
 }
 
 impl Knobs {
@@ -100,6 +101,7 @@ impl Knobs {
             (self.floats, "floats"),
             (self.disallow_traps, "disallow-traps"),
             (self.export_everything, "export-everything"),
+            (self.exceptions, "exceptions"),
         ] {
             if on {
                 let _ = write!(s, "{name} ");
@@ -166,7 +168,7 @@ fn candidate_imports(k: &Knobs) -> Vec<u8> {
 }
 
 /// The wasm-smith configuration of a case: the features walrus 0.28 parses
-/// and wasmtime 48 (built without its `gc` feature) runs.
+/// and wasmtime 48 runs.
 pub fn smith_config(rng: &mut Rng) -> (wasm_smith::Config, Knobs) {
     let mut k = Knobs {
         reference_types: rng.chance(1, 3),
@@ -180,14 +182,17 @@ pub fn smith_config(rng: &mut Rng) -> (wasm_smith::Config, Knobs) {
         disallow_traps: rng.chance(1, 2),
         export_everything: rng.chance(1, 4),
         fuel: rng.range(100, 3_000) as u32,
+        exceptions: false,
     };
+    k.exceptions = rng.chance(1, 4);
     k.relaxed_simd = k.simd && rng.chance(1, 3);
     let mut c = wasm_smith::Config {
         available_imports: Some(candidate_imports(&k)),
-        // Off: wasmtime is built without `gc` (no GC types, no exceptions),
-        // and the ABI leaves threads/stack switching out of scope.
+        // Off: GC proposal types (walrus 0.28 does not parse all of them and
+        // the ABI refuses them on fork paths anyway), threads and stack
+        // switching (out of the ABI's scope), and proposals walrus lacks.
         gc_enabled: false,
-        exceptions_enabled: false,
+        exceptions_enabled: k.exceptions,
         threads_enabled: false,
         shared_everything_threads_enabled: false,
         custom_page_sizes_enabled: false,
