@@ -1,18 +1,15 @@
 #!/usr/bin/env bash
-# The main job on the bundled examples: build every program in examples/ for
-# wasm32, instrument each with cargo-forkify, and run hello-fork on the
-# reference host so a fork is seen to happen.
+# The main job on the bundled examples: `cargo forkify build` builds every
+# program in examples/ for wasm32 and instruments it, then `cargo forkify
+# run` runs hello-fork on the reference host so a fork is seen to happen.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cargo build --release -p cargo-forkify
-forkify=target/release/cargo-forkify
-cargo build --release --target wasm32-unknown-unknown --manifest-path examples/Cargo.toml
-out=target/forkify-demo
-mkdir -p "$out"
-for wasm in examples/target/wasm32-unknown-unknown/release/*.wasm; do
-  name=$(basename "$wasm")
-  "$forkify" forkify instrument "$wasm" -o "$out/$name" --stats
-done
+# Put the freshly built subcommand first on PATH, so `cargo forkify` is it.
+export PATH="$PWD/target/release:$PATH"
+cargo forkify build --manifest-path examples/Cargo.toml --release
+echo "== outputs: examples/target/wasm32-unknown-unknown/release/forkify/ =="
+cargo forkify check examples/target/wasm32-unknown-unknown/release/forkify/*.wasm
 echo "== running hello-fork on the reference host =="
-"$forkify" forkify run "$out/hello-fork.wasm"
+cargo forkify run --manifest-path examples/Cargo.toml --release --bin hello-fork

@@ -7,7 +7,8 @@ use std::ffi::OsString;
 use clap::{Parser, Subcommand};
 
 use crate::commands::{
-    abi::AbiOpts, check::CheckOpts, explain::ExplainOpts, instrument::InstrumentOpts, run::RunOpts,
+    abi::AbiOpts, build::BuildOpts, check::CheckOpts, explain::ExplainOpts,
+    instrument::InstrumentOpts, run::RunOpts,
 };
 use crate::errors::ExpectedError;
 use crate::exit_codes;
@@ -23,12 +24,15 @@ enum Cargo {
 
 /// Make fork() work in WebAssembly (fork ABI 1).
 ///
-/// Instrument modules so that a host can unwind, copy and rewind them,
-/// check instrumented artifacts, and run them on the bundled reference host.
+/// Build a workspace's wasm targets and instrument them so that a host can
+/// unwind, copy and rewind them; check instrumented artifacts; run them on
+/// the bundled reference host.
 #[derive(Debug, clap::Args)]
 #[command(
     version,
     after_help = crate::commands::after_help(&[
+        "cargo forkify build --release",
+        "cargo forkify run --bin hello-fork",
         "cargo forkify instrument app.wasm -o app.forked.wasm --stats",
         "cargo forkify check target/wasm32-unknown-unknown/release/forkify/*.wasm",
         "cargo forkify run app.forked.wasm",
@@ -42,6 +46,7 @@ struct ForkifyOpts {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    Build(BuildOpts),
     Instrument(InstrumentOpts),
     Explain(ExplainOpts),
     Abi(AbiOpts),
@@ -52,6 +57,7 @@ enum Command {
 impl Command {
     fn exec(&self) -> Result<(), ExpectedError> {
         match self {
+            Command::Build(o) => o.exec(),
             Command::Instrument(o) => o.exec(),
             Command::Explain(o) => o.exec(),
             Command::Abi(o) => o.exec(),

@@ -69,6 +69,63 @@ pub enum ExpectedError {
         /// How it ended, e.g. `exited with status 3`.
         status: String,
     },
+    /// The command line or the configuration is wrong (the message says
+    /// what to change).
+    #[error("{0}")]
+    Usage(String),
+    /// The project pins a fork ABI this tool does not emit; nothing was built.
+    #[error(
+        "this project pins fork ABI {pinned} (`abi = {pinned}` in {origin}), but this \
+         cargo-forkify {tool} (`{binary}`) emits fork ABI {emitted}; nothing was built\n  \
+         help: install a cargo-forkify that emits ABI {pinned}, or, if the project's host \
+         supports ABI {emitted}, change the pin to `abi = {emitted}` in {origin}"
+    )]
+    AbiPin {
+        /// The project's pin.
+        pinned: u32,
+        /// The ABI this tool emits.
+        emitted: u32,
+        /// The table that pins it, with its manifest.
+        origin: String,
+        /// This tool's version.
+        tool: String,
+        /// This binary's path.
+        binary: String,
+    },
+    /// The toolchain cannot build a target (the message names the command
+    /// that fixes it).
+    #[error("{0}")]
+    Toolchain(String),
+    /// cargo could not be started.
+    #[error("cannot run `{cargo}`: {error} (cargo is found through $CARGO, else `cargo` on PATH)")]
+    CargoSpawn {
+        /// The cargo binary.
+        cargo: String,
+        /// Why.
+        error: io::Error,
+    },
+    /// cargo itself failed (it has said why on standard error); its exit
+    /// code is passed through.
+    #[error("`{command}` failed ({status})")]
+    Cargo {
+        /// What ran, e.g. `cargo build --target wasm32-unknown-unknown`.
+        command: String,
+        /// How it ended.
+        status: String,
+        /// The exit code to pass on.
+        code: i32,
+    },
+    /// Some artifacts failed (each was already reported).
+    #[error("{failed} of {total} artifacts could not be instrumented")]
+    ArtifactsFailed {
+        /// How many failed.
+        failed: usize,
+        /// How many there were.
+        total: usize,
+        /// The exit code: ABI mismatch when an output failed its check,
+        /// else instrumentation failure.
+        code: i32,
+    },
     /// A feature this binary was built without.
     #[error("{0}")]
     NotBuiltIn(&'static str),
@@ -91,6 +148,13 @@ impl ExpectedError {
                 exit_codes::ABI_MISMATCH
             }
             ExpectedError::GuestFailed { .. } => exit_codes::GUEST_FAILED,
+            ExpectedError::Usage(_) => exit_codes::USAGE,
+            ExpectedError::AbiPin { .. } => exit_codes::ABI_MISMATCH,
+            ExpectedError::Toolchain(_) => exit_codes::TOOLCHAIN,
+            ExpectedError::Cargo { code, .. } | ExpectedError::ArtifactsFailed { code, .. } => {
+                *code
+            }
+            ExpectedError::CargoSpawn { .. } => exit_codes::UNEXPECTED,
             ExpectedError::ReadInput { .. }
             | ExpectedError::WriteOutput { .. }
             | ExpectedError::NotBuiltIn(_)

@@ -3,15 +3,15 @@
 //! `--fork-import` flag, reading inputs and writing outputs atomically.
 
 pub(crate) mod abi;
+pub(crate) mod build;
 pub(crate) mod check;
 pub(crate) mod explain;
 pub(crate) mod instrument;
 pub(crate) mod run;
 
 use std::fs;
-use std::io::{self, Write};
 
-use camino::{Utf8Path, Utf8PathBuf};
+use camino::Utf8Path;
 use forkify_instrument::{Config, ImportName};
 
 use crate::errors::ExpectedError;
@@ -58,35 +58,10 @@ pub(crate) fn read_input(path: &Utf8Path) -> Result<Vec<u8>, ExpectedError> {
     })
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory
-/// and a rename, so readers never see a partial file and a failure leaves
-/// nothing behind.
+/// Writes `bytes` to `path` atomically (see `atomic.rs`).
 pub(crate) fn write_atomic(path: &Utf8Path, bytes: &[u8]) -> Result<(), ExpectedError> {
-    let fail = |error| ExpectedError::WriteOutput {
+    crate::atomic::write_atomic(path, bytes).map_err(|error| ExpectedError::WriteOutput {
         path: path.to_owned(),
         error,
-    };
-    let name = path.file_name().ok_or_else(|| {
-        fail(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "the path has no file name",
-        ))
-    })?;
-    let dir = match path.parent() {
-        Some(d) if !d.as_str().is_empty() => d.to_owned(),
-        _ => Utf8PathBuf::from("."),
-    };
-    let tmp = dir.join(format!(".{name}.forkify-{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut file = fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        drop(file);
-        fs::rename(&tmp, path)
-    })();
-    if let Err(error) = result {
-        let _ = fs::remove_file(&tmp);
-        return Err(fail(error));
-    }
-    Ok(())
+    })
 }
