@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 
 use crate::commands::{
     abi::AbiOpts, build::BuildOpts, check::CheckOpts, explain::ExplainOpts,
-    instrument::InstrumentOpts, run::RunOpts,
+    instrument::InstrumentOpts, new::NewOpts, run::RunOpts,
 };
 use crate::errors::ExpectedError;
 use crate::exit_codes;
@@ -52,6 +52,7 @@ enum Command {
     Abi(AbiOpts),
     Run(RunOpts),
     Check(CheckOpts),
+    New(NewOpts),
 }
 
 impl Command {
@@ -63,6 +64,7 @@ impl Command {
             Command::Abi(o) => o.exec(),
             Command::Run(o) => o.exec(),
             Command::Check(o) => o.exec(),
+            Command::New(o) => o.exec(),
         }
     }
 }

@@ -53,6 +53,10 @@ pub(crate) struct BuildOpts {
     /// Instrument again even the artifacts that are unchanged since the last run
     #[arg(long)]
     force: bool,
+    /// Also write a host for the outputs beside them: `js` writes
+    /// `forkify-host.mjs`, the JavaScript host for Node and browsers
+    #[arg(long, value_enum, value_name = "KIND")]
+    emit_host: Option<HostKind>,
     #[command(flatten)]
     imports: ForkImportOpts,
     #[command(flatten)]
@@ -70,6 +74,27 @@ pub(crate) struct BuildOpts {
     cargo_args: Vec<String>,
 }
 
+/// A host `--emit-host` can write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum HostKind {
+    /// `forkify-host.mjs`: the JavaScript host (ES module) for Node and browsers.
+    Js,
+}
+
+/// Writes the JavaScript host into every `forkify/` directory that got
+/// outputs (beside their manifest).
+fn emit_js_host(built: &Built) -> Result<(), ExpectedError> {
+    for manifest in &built.outcome.manifests {
+        let Some(dir) = manifest.parent() else {
+            continue;
+        };
+        let path = dir.join(crate::templates::HOST_JS_FILE);
+        crate::atomic::write_atomic(&path, crate::templates::host_js().as_bytes())
+            .map_err(|error| ExpectedError::WriteOutput { path, error })?;
+    }
+    Ok(())
+}
+
 impl BuildOpts {
     pub(crate) fn exec(&self) -> Result<(), ExpectedError> {
         let opts = CargoOpts {
@@ -82,7 +107,12 @@ impl BuildOpts {
             extra: self.cargo_args.clone(),
         };
         let session = Session::new(&opts, self.message_format)?;
-        session.finish(session.build(&opts, self.force, &self.imports.fork_imports))?;
+        let built = session.build(&opts, self.force, &self.imports.fork_imports);
+        let built = match (built, self.emit_host) {
+            (Ok(b), Some(HostKind::Js)) => emit_js_host(&b).map(|()| b),
+            (other, _) => other,
+        };
+        session.finish(built)?;
         Ok(())
     }
 }

@@ -7,6 +7,7 @@ pub(crate) mod build;
 pub(crate) mod check;
 pub(crate) mod explain;
 pub(crate) mod instrument;
+pub(crate) mod new;
 pub(crate) mod run;
 
 use std::fs;
