@@ -55,7 +55,7 @@ impl Default for Config {
         let (m, n) = crate::abi::DEFAULT_FORK_IMPORT;
         Config {
             fork_imports: vec![ImportName::new(m, n)],
-            tool: concat!("cargo-forkify ", env!("CARGO_PKG_VERSION")).to_string(),
+            tool: crate::TOOL.to_string(),
         }
     }
 }

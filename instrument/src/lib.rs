@@ -34,6 +34,16 @@ pub use config::{Config, ImportName};
 pub use error::{Error, Result};
 pub use report::{FunctionReport, Report};
 
+/// Name, version and source fingerprint of this instrumenter, as written
+/// into the `forkify.abi` section, e.g. `cargo-forkify 0.1.0 (1f0c…)`.
+pub const TOOL: &str = concat!(
+    "cargo-forkify ",
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("FORKIFY_SOURCE_HASH"),
+    ")"
+);
+
 /// An instrumented module and what was done to it.
 #[derive(Debug, Clone)]
 pub struct Instrumented {
