@@ -17,10 +17,12 @@ mod js_support;
 use std::time::Duration;
 
 use forkify_instrument::Config;
-use js_support::examples::{examples_built, expected_report, Target};
+use forkify_tests::examples::{built, Target};
+use forkify_tests::say;
+use js_support::examples::expected_report;
 use js_support::server::StaticServer;
 use js_support::{
-    chromium, host_dir, normalize, open_page, report_from_json, require, say, scratch_dir,
+    chromium, host_dir, normalize, open_page, report_from_json, require, scratch_dir,
 };
 
 /// The programs shown in the page.
@@ -32,7 +34,7 @@ fn example_page_runs_in_chromium() {
     let Some(node) = require(test, chromium()) else {
         return;
     };
-    let dir = examples_built(Target::Wasm32).unwrap_or_else(|why| panic!("{test}: {why}"));
+    let dir = built(Target::Wasm32).unwrap_or_else(|why| panic!("{test}: {why}"));
     let read = |path: std::path::PathBuf| {
         std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
     };

@@ -21,7 +21,8 @@
 //! (`npm ci` in `tests/browser`) the tests say `SKIPPED: ...` locally and
 //! fail in CI (`CI=true`); `scripts/setup.sh` installs them. wasm64
 //! examples need a nightly toolchain with rust-src and are skipped without
-//! one, as in `rust_programs.rs` (they share its build directory).
+//! one, as in `rust_programs.rs` (both build the examples with
+//! `forkify_tests::examples`, into the same directory).
 //!
 //! Also checked: modules both hosts must refuse (not instrumented, a wrong
 //! ABI version, a wrong pointer width, missing control exports) are refused
@@ -33,9 +34,11 @@ mod js_support;
 use cargo_forkify::host::{self, RunOptions};
 use fixture_support::{fixture_names, Fixture};
 use forkify_instrument::Config;
-use js_support::examples::{build_project, examples_built, Target, PROGRAMS};
+use forkify_tests::examples::{built, Target, PROGRAMS};
+use forkify_tests::say;
+use js_support::examples::build_project;
 use js_support::{
-    chromium, node, normalize, report_from_json, require, run_in_chromium, run_in_node, say,
+    chromium, node, normalize, report_from_json, require, run_in_chromium, run_in_node,
     scratch_dir, Job, JsOutcome,
 };
 use serde_json::Value;
@@ -186,7 +189,7 @@ fn fixtures_agree() {
 /// Every example program of `target`, plus deep-recursion with a save buffer
 /// too small for its unwind (the ABORTING path).
 fn check_examples(test: &str, target: Target) {
-    let dir = match examples_built(target) {
+    let dir = match built(target) {
         Ok(dir) => dir,
         Err(why) => {
             say(&format!("SKIPPED: {test}: {why}"));

@@ -6,22 +6,11 @@
 //!
 //! # Building
 //!
-//! Each test binary builds the examples workspace once per target (a
-//! [`OnceLock`]), by running cargo as a subprocess into its own target
-//! directory, `target/examples-build` (or `$CARGO_TARGET_DIR/examples-build`
-//! when that is an absolute path). It is cached across runs, so only the
-//! first run pays for the build (on 2 cores: about 1 s for wasm32, whose
-//! std is prebuilt, and about 30 s for wasm64, which builds std); later
-//! runs take well under a second each.
-//!
-//! - wasm32: `$CARGO build --release --target wasm32-unknown-unknown`, with
-//!   the toolchain running the tests. A missing rustup target is a failure
-//!   that says to run `rustup target add wasm32-unknown-unknown`.
-//! - wasm64: `rustup run nightly cargo build --release
-//!   -Zbuild-std=std,panic_abort --target wasm64-unknown-unknown`. These
-//!   tests are skipped, saying `SKIPPED: ...` on stderr, only when there is
-//!   no nightly toolchain or it lacks `rust-src`; any other build failure
-//!   fails them.
+//! The examples are built by [`forkify_tests::examples`] (once per target
+//! and test binary, cached across runs in `target/examples-build`, shared
+//! with `engines.rs` and `browser.rs`). A missing wasm32 target fails these
+//! tests; the wasm64 ones are skipped, saying `SKIPPED: ...` on stderr, only
+//! when there is no nightly toolchain or it lacks `rust-src`.
 //!
 //! # What runs
 //!
@@ -36,16 +25,13 @@
 //! - `uninstrumented_is_refused`: the raw module imports `kernel.kernel_fork`
 //!   but has no `forkify.abi` section, and the host refuses it.
 
-use std::ffi::OsString;
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::sync::OnceLock;
-use std::time::Instant;
 
 use cargo_forkify::host::{self, ExitStatus, ProcessReport, RunOptions, RunReport};
 use forkify_instrument::abi::{AbiSection, SECTION_NAME};
 use forkify_instrument::{Config, Instrumented};
+use forkify_tests::examples::{built, examples_dir, Target, PROGRAMS};
+use forkify_tests::say;
 use serde_json::Value;
 
 /// Save buffer for `deep-recursion`: its fork unwinds 1,000+ frames.
@@ -55,95 +41,11 @@ const DEEP_BUFFER: u32 = 1 << 20;
 /// module's `frames_offset + abort_reserve`, so the guest itself aborts).
 const SMALL_BUFFER: u32 = 16 << 10;
 
-/// Environment variables that would make the examples build use another
-/// target directory, target or codegen flags than this file asks for (e.g.
-/// coverage flags meant for the host build).
-const BUILD_ENV: &[&str] = &[
-    "CARGO_TARGET_DIR",
-    "CARGO_BUILD_TARGET_DIR",
-    "CARGO_BUILD_TARGET",
-    "RUSTFLAGS",
-    "CARGO_ENCODED_RUSTFLAGS",
-    "CARGO_BUILD_RUSTFLAGS",
-];
-
-/// What the toolchain running these tests set, which must not leak into
-/// the nightly build (or `nightly` would not apply).
-const TOOLCHAIN_ENV: &[&str] = &[
-    "RUSTUP_TOOLCHAIN",
-    "RUSTC",
-    "RUSTDOC",
-    "CARGO",
-    "CARGO_BUILD_RUSTC",
-    "CARGO_BUILD_RUSTDOC",
-];
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Target {
-    Wasm32,
-    Wasm64,
-}
-
-impl Target {
-    fn triple(self) -> &'static str {
-        match self {
-            Target::Wasm32 => "wasm32-unknown-unknown",
-            Target::Wasm64 => "wasm64-unknown-unknown",
-        }
-    }
-
-    fn pointer_width(self) -> u8 {
-        match self {
-            Target::Wasm32 => 4,
-            Target::Wasm64 => 8,
-        }
-    }
-}
-
-/// The outcome of building the examples for one target.
-#[derive(Debug)]
-enum Build {
-    /// The directory holding `<program>.wasm`.
-    Built(PathBuf),
-    /// The toolchain this target needs is absent; why.
-    Skipped(String),
-    /// Why the build failed.
-    Failed(String),
-}
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ has a parent")
-        .to_path_buf()
-}
-
-fn examples_dir() -> PathBuf {
-    repo_root().join("examples")
-}
-
-/// Where the examples are built: their own directory, so the build neither
-/// waits on nor invalidates the workspace's or the examples' own target dir.
-fn build_target_dir() -> PathBuf {
-    let base = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .unwrap_or_else(|| repo_root().join("target"));
-    base.join("examples-build")
-}
-
-/// Writes to the real stderr, past the test harness's output capture, so
-/// skips and build times show without `--nocapture`.
-fn say(msg: &str) {
-    let _ = writeln!(std::io::stderr(), "{msg}");
-}
-
-fn built(target: Target) -> &'static Build {
-    static WASM32: OnceLock<Build> = OnceLock::new();
-    static WASM64: OnceLock<Build> = OnceLock::new();
+/// The pointer width `target` gives a module, in bytes.
+fn pointer_width(target: Target) -> u8 {
     match target {
-        Target::Wasm32 => WASM32.get_or_init(build_wasm32),
-        Target::Wasm64 => WASM64.get_or_init(build_wasm64),
+        Target::Wasm32 => 4,
+        Target::Wasm64 => 8,
     }
 }
 
@@ -151,7 +53,7 @@ fn built(target: Target) -> &'static Build {
 /// target's toolchain is absent (after saying `SKIPPED: ...`).
 fn module(target: Target, program: &str, test: &str) -> Option<Vec<u8>> {
     match built(target) {
-        Build::Built(dir) => {
+        Ok(dir) => {
             let path = dir.join(format!("{program}.wasm"));
             let bytes = std::fs::read(&path).unwrap_or_else(|e| {
                 panic!(
@@ -162,181 +64,11 @@ fn module(target: Target, program: &str, test: &str) -> Option<Vec<u8>> {
             });
             Some(bytes)
         }
-        Build::Skipped(why) => {
+        Err(why) => {
             say(&format!("SKIPPED: {test}: {why}"));
             None
         }
-        Build::Failed(why) => panic!("{why}"),
     }
-}
-
-fn cargo_build_command(cargo: Command, target: Target) -> Command {
-    let mut cmd = cargo;
-    cmd.arg("build").arg("--release");
-    if target == Target::Wasm64 {
-        cmd.arg("-Zbuild-std=std,panic_abort");
-    }
-    cmd.arg("--target")
-        .arg(target.triple())
-        .arg("--manifest-path")
-        .arg(examples_dir().join("Cargo.toml"))
-        .arg("--target-dir")
-        .arg(build_target_dir())
-        .current_dir(examples_dir());
-    for var in BUILD_ENV {
-        cmd.env_remove(var);
-    }
-    cmd
-}
-
-fn describe_output(out: &Output) -> String {
-    format!(
-        "{}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// Runs a build command and turns its result into a [`Build`]; `hint` is
-/// called on the stderr of a failed build for an extra explanation.
-fn finish_build(mut cmd: Command, target: Target, hint: impl Fn(&str) -> Option<String>) -> Build {
-    let shown = format!("{cmd:?}");
-    let start = Instant::now();
-    let out = match cmd.output() {
-        Ok(out) => out,
-        Err(e) => {
-            return Build::Failed(format!(
-                "cannot run the examples build for {}: {shown}: {e}",
-                target.triple()
-            ))
-        }
-    };
-    if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let extra = hint(&stderr)
-            .map(|h| format!("{h}\n\n"))
-            .unwrap_or_default();
-        return Build::Failed(format!(
-            "{extra}building the examples for {} failed: {shown}\n{}",
-            target.triple(),
-            describe_output(&out)
-        ));
-    }
-    say(&format!(
-        "rust_programs: examples built for {} in {:.1?}",
-        target.triple(),
-        start.elapsed()
-    ));
-    Build::Built(build_target_dir().join(target.triple()).join("release"))
-}
-
-fn wasm32_missing_hint(stderr: &str) -> Option<String> {
-    let missing = stderr.contains("target may not be installed")
-        || stderr.contains("can't find crate for `core`")
-        || stderr.contains("can't find crate for `std`");
-    missing.then(|| {
-        "the wasm32-unknown-unknown target is not installed for this toolchain: \
-         run `rustup target add wasm32-unknown-unknown` (CI installs it via scripts/setup.sh)"
-            .to_string()
-    })
-}
-
-fn build_wasm32() -> Build {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
-    // Check the target up front so its absence is named, not buried in a
-    // build log. `rustc` here is the one the build will use.
-    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| OsString::from("rustc"));
-    if let Ok(out) = Command::new(&rustc)
-        .args([
-            "--print",
-            "target-libdir",
-            "--target",
-            "wasm32-unknown-unknown",
-        ])
-        .output()
-    {
-        let libdir = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        if out.status.success() && !libdir.is_empty() && !Path::new(&libdir).is_dir() {
-            return Build::Failed(format!(
-                "the wasm32-unknown-unknown target is not installed for this toolchain \
-                 ({libdir} does not exist): run `rustup target add wasm32-unknown-unknown` \
-                 (CI installs it via scripts/setup.sh)"
-            ));
-        }
-    }
-    finish_build(
-        cargo_build_command(Command::new(cargo), Target::Wasm32),
-        Target::Wasm32,
-        wasm32_missing_hint,
-    )
-}
-
-/// `rustup <args>` for the nightly toolchain, clear of what the running
-/// toolchain set.
-fn rustup(args: &[&str]) -> Command {
-    let mut cmd = Command::new("rustup");
-    cmd.args(args);
-    for var in TOOLCHAIN_ENV {
-        cmd.env_remove(var);
-    }
-    // Probing must never install anything.
-    cmd.env("RUSTUP_AUTO_INSTALL", "0");
-    cmd
-}
-
-fn build_wasm64() -> Build {
-    let how = "install them with `rustup toolchain install nightly --component rust-src`";
-    let toolchains = match rustup(&["toolchain", "list"]).output() {
-        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).into_owned(),
-        Ok(out) => {
-            return Build::Failed(format!(
-                "`rustup toolchain list` failed: {}",
-                describe_output(&out)
-            ))
-        }
-        Err(e) => {
-            return Build::Skipped(format!(
-                "wasm64 needs a nightly toolchain with rust-src via rustup, and rustup cannot run ({e}); {how}"
-            ))
-        }
-    };
-    // `nightly-<host>`, not a dated `nightly-2025-01-01-<host>`.
-    let undated_nightly = |l: &str| {
-        l.strip_prefix("nightly-")
-            .is_some_and(|rest| !rest.starts_with(|c: char| c.is_ascii_digit()))
-    };
-    if !toolchains.lines().any(undated_nightly) {
-        return Build::Skipped(format!(
-            "wasm64 needs a nightly toolchain with rust-src and none is installed; {how}"
-        ));
-    }
-    let sysroot = match rustup(&["run", "nightly", "rustc", "--print", "sysroot"]).output() {
-        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).trim().to_string(),
-        Ok(out) => {
-            return Build::Failed(format!(
-                "the nightly toolchain is installed but does not run \
-                 (`rustup run nightly rustc --print sysroot`): {}",
-                describe_output(&out)
-            ))
-        }
-        Err(e) => return Build::Failed(format!("cannot run rustup: {e}")),
-    };
-    let library = Path::new(&sysroot).join("lib/rustlib/src/rust/library");
-    if !library.is_dir() {
-        return Build::Skipped(format!(
-            "the nightly toolchain lacks the rust-src component ({} does not exist), \
-             which -Zbuild-std needs; run `rustup component add rust-src --toolchain nightly`",
-            library.display()
-        ));
-    }
-    let mut cargo = rustup(&["run", "nightly", "cargo"]);
-    cargo.env_remove("RUSTUP_AUTO_INSTALL");
-    finish_build(
-        cargo_build_command(cargo, Target::Wasm64),
-        Target::Wasm64,
-        |_| None,
-    )
 }
 
 /// `examples/expected.json`, parsed.
@@ -488,7 +220,7 @@ fn instrument(target: Target, program: &str, wasm: &[u8]) -> Instrumented {
     );
     assert_eq!(
         report.pointer_width,
-        target.pointer_width(),
+        pointer_width(target),
         "{what}: report.pointer_width"
     );
     if let Err(e) = wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
@@ -505,7 +237,7 @@ fn instrument(target: Target, program: &str, wasm: &[u8]) -> Instrumented {
     let section = &sections[0];
     assert_eq!(
         section.pointer_width,
-        target.pointer_width(),
+        pointer_width(target),
         "{what}: pointer width in `{SECTION_NAME}`: {section:#?}"
     );
     assert_eq!(
@@ -657,8 +389,8 @@ macro_rules! target_tests {
 
 macro_rules! program_tests {
     ($($name:ident => $program:literal),* $(,)?) => {
-        /// The programs of the examples workspace, as named in `expected.json`.
-        const PROGRAMS: &[&str] = &[$($program),*];
+        /// The programs with a test above, as named in `expected.json`.
+        const TESTED: &[&str] = &[$($program),*];
         target_tests!(wasm32, Target::Wasm32, $($name => $program),*);
         target_tests!(wasm64, Target::Wasm64, $($name => $program),*);
     };
@@ -672,8 +404,8 @@ program_tests! {
     heap_data => "heap-data",
 }
 
-/// `PROGRAMS` and `expected.json` list the same programs, and each program
-/// has its test above.
+/// `expected.json` and [`PROGRAMS`] (which `engines.rs` also runs) list
+/// the same programs, and each program has its test above.
 #[test]
 fn every_program_is_tested() {
     let mut listed: Vec<&str> = expected_json()
@@ -683,10 +415,17 @@ fn every_program_is_tested() {
         .map(String::as_str)
         .collect();
     listed.sort_unstable();
-    let mut ours = PROGRAMS.to_vec();
-    ours.sort_unstable();
+    let mut programs = PROGRAMS.to_vec();
+    programs.sort_unstable();
     assert_eq!(
-        listed, ours,
-        "examples/expected.json and PROGRAMS in rust_programs.rs disagree; add a test per program"
+        listed, programs,
+        "examples/expected.json and PROGRAMS in tests/src/examples.rs disagree"
+    );
+    let mut tested = TESTED.to_vec();
+    tested.sort_unstable();
+    assert_eq!(
+        programs, tested,
+        "PROGRAMS in tests/src/examples.rs and the tests in rust_programs.rs disagree; \
+         add a test per program"
     );
 }

@@ -1,14 +1,16 @@
 //! Shared by `engines.rs` and `browser.rs`: running modules through the
 //! JavaScript host template (`templates/host/forkify-host.mjs`) under Node
-//! and in headless Chromium, building the Rust examples, and a tiny static
-//! HTTP server on 127.0.0.1 for the pages.
+//! and in headless Chromium, building a `cargo forkify new` project, and a
+//! tiny static HTTP server on 127.0.0.1 for the pages. The Rust examples
+//! are built by `forkify_tests::examples`, as for `rust_programs.rs`.
 //!
 //! The JavaScript side lives in `tests/browser/`: `node-run.mjs` runs a job
 //! list under Node, `engines.html` runs the same job list in a page,
 //! `chromium.mjs` opens a page in Chromium (through `playwright-core`,
 //! installed there by `npm ci`) and prints what it shows.
 //!
-//! `examples` builds the Rust programs, `server` serves the pages.
+//! `examples` builds the project and reads `examples/expected.json`,
+//! `server` serves the pages.
 //!
 //! Missing tools (Node, Chromium, playwright-core) skip a test with a
 //! `SKIPPED: ...` line locally, and fail it in CI (`CI=true`), where
@@ -19,24 +21,16 @@
 pub mod examples;
 pub mod server;
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use cargo_forkify::host::{ExitStatus, ProcessReport, RunOptions, RunReport};
+use forkify_tests::{describe_output, repo_root, run_checked, say, target_dir};
 use serde_json::{json, Value};
 
 use server::StaticServer;
-
-/// The repository root.
-pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ has a parent")
-        .to_path_buf()
-}
 
 /// `tests/browser/`: the JavaScript drivers and their `node_modules`.
 pub fn browser_dir() -> PathBuf {
@@ -48,15 +42,6 @@ pub fn host_dir() -> PathBuf {
     repo_root().join("templates/host")
 }
 
-/// The workspace's target directory (honouring an absolute
-/// `$CARGO_TARGET_DIR`), where builds and test artifacts go.
-pub fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .unwrap_or_else(|| repo_root().join("target"))
-}
-
 /// A fresh directory for one test's files under `target/js-host/`.
 pub fn scratch_dir(test: &str) -> PathBuf {
     let dir = target_dir().join("js-host").join(test);
@@ -64,11 +49,6 @@ pub fn scratch_dir(test: &str) -> PathBuf {
     std::fs::create_dir_all(&dir)
         .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
     dir
-}
-
-/// Writes to the real stderr, past the test harness's capture.
-pub fn say(msg: &str) {
-    let _ = writeln!(std::io::stderr(), "{msg}");
 }
 
 /// True when running in CI (`CI=true`), where a missing tool is a failure.
@@ -89,15 +69,6 @@ pub fn require<T>(test: &str, what: Result<T, String>) -> Option<T> {
             None
         }
     }
-}
-
-fn describe_output(out: &Output) -> String {
-    format!(
-        "{}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// The `node` on PATH and the flags it needs for memory64.
@@ -253,15 +224,7 @@ pub fn run_in_node(node: &Node, jobs: &[Job], scratch: &Path) -> Vec<JsOutcome> 
         .unwrap_or_else(|e| panic!("cannot write {}: {e}", jobs_file.display()));
     let mut cmd = node.command();
     cmd.arg("node-run.mjs").arg(&jobs_file);
-    let shown = format!("{cmd:?}");
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {shown}: {e}"));
-    assert!(
-        out.status.success(),
-        "{shown} failed: {}",
-        describe_output(&out)
-    );
+    let out = run_checked(&mut cmd, |shown| format!("{shown} failed: "));
     parse_results(jobs, &out.stdout, &format!("Node {}", node.version))
 }
 
@@ -293,14 +256,7 @@ pub fn open_page(node: &Node, url: &str, screenshot: Option<&Path>) -> PageResul
         cmd.arg("--screenshot").arg(path);
     }
     let shown = format!("{cmd:?}");
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {shown}: {e}"));
-    assert!(
-        out.status.success(),
-        "{shown} failed: {}",
-        describe_output(&out)
-    );
+    let out = run_checked(&mut cmd, |shown| format!("{shown} failed: "));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
             "{shown}: the output is not JSON ({e}): {}",
