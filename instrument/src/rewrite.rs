@@ -242,13 +242,6 @@ impl Rewriter<'_> {
         self.func.block_mut(seq).instrs = out;
     }
 
-    fn item_hi(&self, item: Item) -> u32 {
-        match item {
-            Item::Site(k) => k + 1,
-            Item::Construct(_) => 0,
-        }
-    }
-
     fn construct(&self, seq: InstrSeqId, pos: usize) -> &ConstructPlan {
         &self.plan.constructs[&(seq, pos)]
     }
@@ -294,7 +287,7 @@ impl Rewriter<'_> {
 
     fn hi(&self, seq: InstrSeqId, item: Item) -> u32 {
         match item {
-            Item::Site(_) => self.item_hi(item),
+            Item::Site(k) => k + 1,
             Item::Construct(pos) => self.construct(seq, pos).hi,
         }
     }

@@ -120,32 +120,23 @@ impl<'a, 'b> Planner<'a, 'b> {
         Ok((out, at.frame_height as usize))
     }
 
+    /// Where unwinding goes from inside the first `depth` enclosing
+    /// constructs: out of the innermost one that stores values below it
+    /// (constructs are planned before their children), else to the exit.
     fn exit_from(&self, depth: usize) -> Exit {
         for &(parent, pos, branch) in self.path[..depth].iter().rev() {
-            let c = &self.constructs_pending(parent, pos);
-            if let Some((kind, results, post)) = c {
-                if *post {
+            match self.constructs.get(&(parent, pos)) {
+                Some(c) if c.post_check => {
                     return Exit::Label {
                         seq: branch,
-                        loop_wrapper: *kind == Kind::Loop,
-                        results: results.clone(),
+                        loop_wrapper: c.kind == Kind::Loop,
+                        results: c.results.clone(),
                     };
                 }
+                _ => {}
             }
         }
         Exit::Fin
-    }
-
-    /// (kind, results, post_check) of an enclosing construct. Enclosing
-    /// constructs are known before their children are planned.
-    fn constructs_pending(
-        &self,
-        parent: InstrSeqId,
-        pos: usize,
-    ) -> Option<(Kind, Vec<ValType>, bool)> {
-        self.constructs
-            .get(&(parent, pos))
-            .map(|c| (c.kind, c.results.clone(), c.post_check))
     }
 
     pub(super) fn plan_seq(&mut self, seq: InstrSeqId, params: Vec<ValType>) -> Result<(), Error> {
