@@ -43,9 +43,9 @@ cargo build --release --target wasm32-unknown-unknown --manifest-path examples/C
 say "building bench/guests for wasm32-unknown-unknown"
 cargo build --release --target wasm32-unknown-unknown --manifest-path bench/guests/Cargo.toml \
     --target-dir target/bench/guests
-say "building the harness (its own workspace and target dir)"
-cargo build --release --manifest-path bench/Cargo.toml --target-dir target/bench/harness
-BENCH=target/bench/harness/release/forkify-bench
+say "building the harness"
+cargo build --release -p forkify-bench
+BENCH=target/release/forkify-bench
 
 say "measuring (timings are noisy on a shared machine: medians, tools interleaved)"
 "$BENCH" run --repo . --out target/bench "$@"

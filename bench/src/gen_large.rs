@@ -289,7 +289,7 @@ fn general_body(rng: &mut Rng, me: u32, io: &[bool]) -> Function {
     func
 }
 
-/// chain[k]: work, then a loop that calls chain[k + 1] (the fork import
+/// `chain[k]`: work, then a loop that calls `chain[k + 1]` (the fork import
 /// for the last) under an `if`, with values live across the call.
 fn chain_body(rng: &mut Rng, k: u32) -> Function {
     let mut func = Function::new([(6, ValType::I32), (2, ValType::I64), (2, ValType::F64)]);

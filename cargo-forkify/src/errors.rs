@@ -6,6 +6,7 @@ use std::io::{self, Write};
 
 use camino::Utf8PathBuf;
 
+use crate::events::FailureKind;
 use crate::exit_codes;
 
 /// A failure the CLI reports to the user and turns into an exit code.
@@ -54,14 +55,16 @@ pub enum ExpectedError {
         total: usize,
     },
     /// `run`: the host refused the module (ABI, exports, imports).
-    #[error("cannot run `{path}`: {error:#}")]
+    #[cfg(feature = "run")]
+    #[error("cannot run `{path}`: {error}")]
     RunRefused {
         /// The module.
         path: Utf8PathBuf,
         /// Why.
-        error: anyhow::Error,
+        error: forkify_host::Error,
     },
     /// `run`: the first process did not exit with status 0.
+    #[cfg(feature = "run")]
     #[error("`{path}`: process 1 {status}")]
     GuestFailed {
         /// The module.
@@ -112,8 +115,9 @@ pub enum ExpectedError {
         command: String,
         /// How it ended.
         status: String,
-        /// The exit code to pass on.
-        code: i32,
+        /// cargo's exit code, passed on; `None` when it was killed by a
+        /// signal.
+        code: Option<i32>,
     },
     /// Some artifacts failed (each was already reported).
     #[error("{failed} of {total} artifacts could not be instrumented")]
@@ -122,11 +126,11 @@ pub enum ExpectedError {
         failed: usize,
         /// How many there were.
         total: usize,
-        /// The exit code: ABI mismatch when an output failed its check,
-        /// else instrumentation failure.
-        code: i32,
+        /// What kinds of failure there were.
+        kinds: Vec<FailureKind>,
     },
     /// A feature this binary was built without.
+    #[cfg(not(feature = "run"))]
     #[error("{0}")]
     NotBuiltIn(&'static str),
     /// Standard output could not be written.
@@ -144,20 +148,21 @@ impl ExpectedError {
             ExpectedError::Instrument { .. } | ExpectedError::Explain { .. } => {
                 exit_codes::INSTRUMENT_FAILED
             }
-            ExpectedError::CheckFailed { .. } | ExpectedError::RunRefused { .. } => {
-                exit_codes::ABI_MISMATCH
-            }
+            ExpectedError::CheckFailed { .. } => exit_codes::ABI_MISMATCH,
+            #[cfg(feature = "run")]
+            ExpectedError::RunRefused { .. } => exit_codes::ABI_MISMATCH,
+            #[cfg(feature = "run")]
             ExpectedError::GuestFailed { .. } => exit_codes::GUEST_FAILED,
             ExpectedError::Usage(_) => exit_codes::USAGE,
             ExpectedError::AbiPin { .. } => exit_codes::ABI_MISMATCH,
             ExpectedError::Toolchain(_) => exit_codes::TOOLCHAIN,
-            ExpectedError::Cargo { code, .. } | ExpectedError::ArtifactsFailed { code, .. } => {
-                *code
-            }
+            ExpectedError::Cargo { code, .. } => code.unwrap_or(exit_codes::CARGO_BUILD_FAILED),
+            ExpectedError::ArtifactsFailed { kinds, .. } => failure_code(kinds),
             ExpectedError::CargoSpawn { .. } => exit_codes::UNEXPECTED,
+            #[cfg(not(feature = "run"))]
+            ExpectedError::NotBuiltIn(_) => exit_codes::UNEXPECTED,
             ExpectedError::ReadInput { .. }
             | ExpectedError::WriteOutput { .. }
-            | ExpectedError::NotBuiltIn(_)
             | ExpectedError::Stdout(_)
             | ExpectedError::Unexpected(_) => exit_codes::UNEXPECTED,
         }
@@ -172,6 +177,18 @@ impl ExpectedError {
     /// Prints `error: <message>` to standard error.
     pub fn display_to_stderr(&self) {
         let _ = writeln!(io::stderr().lock(), "error: {self}");
+    }
+}
+
+/// The exit code of a run whose artifacts failed in these ways: an ABI
+/// failure wins, then instrumentation, then anything else.
+fn failure_code(kinds: &[FailureKind]) -> i32 {
+    if kinds.contains(&FailureKind::Check) {
+        exit_codes::ABI_MISMATCH
+    } else if kinds.contains(&FailureKind::Instrument) {
+        exit_codes::INSTRUMENT_FAILED
+    } else {
+        exit_codes::UNEXPECTED
     }
 }
 

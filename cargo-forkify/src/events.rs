@@ -31,6 +31,18 @@ pub(crate) struct ArtifactDone {
     pub fresh: bool,
 }
 
+/// What kind of failure an artifact had; `errors.rs` turns it into an
+/// exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FailureKind {
+    /// Reading, writing or re-reading a file failed.
+    Io,
+    /// The instrumenter refused the module (or failed).
+    Instrument,
+    /// The fresh output failed its ABI check.
+    Check,
+}
+
 /// An artifact that could not be instrumented or failed its check.
 #[derive(Debug, Clone)]
 pub(crate) struct ArtifactFailed {
@@ -38,8 +50,8 @@ pub(crate) struct ArtifactFailed {
     pub input: Utf8PathBuf,
     /// The full message (names the file, package, target and reason).
     pub message: String,
-    /// The exit code this failure stands for.
-    pub exit_code: i32,
+    /// What failed.
+    pub kind: FailureKind,
 }
 
 /// The end of a run.

@@ -1,31 +1,30 @@
 //! `cargo-forkify`: the cargo subcommand that builds WebAssembly with cargo
 //! and instruments it so `fork()` works (fork ABI 1), as a library: the CLI
-//! ([`main_impl`]) with `cargo forkify build` (workspace resolution, the
-//! cargo build, the parallel instrumenting driver, reporters),
-//! artifact verification ([`verify`]) and, behind the default `run`
-//! feature, the reference host ([`host`]) that really forks instrumented
-//! modules.
+//! ([`main_impl`]). The transform is `forkify-instrument`, the ABI
+//! `forkify-abi`, and `cargo forkify run` is a thin caller of the host
+//! library `forkify-host` (default feature `run`).
+//!
+//! Inside: `cli.rs` and `commands/` (one file per subcommand), `cargo/`
+//! (everything that speaks to cargo: its flags, configuration, metadata,
+//! toolchain and `cargo build`), `pipeline/` (the build-and-instrument
+//! pipeline and its parallel driver), `layout.rs` (where outputs go),
+//! `manifest.rs`, `events.rs` and `reporter/` (what the user sees), and
+//! `errors.rs` with `exit_codes.rs` (the only places exit codes are
+//! decided).
 
 #![deny(missing_docs)]
 
 mod atomic;
-mod build;
-mod cargo_config;
-mod cargo_opts;
+mod cargo;
 mod cli;
 mod commands;
-mod driver;
-pub mod errors;
+mod errors;
 mod events;
 pub mod exit_codes;
-#[cfg(feature = "run")]
-pub mod host;
+mod layout;
 mod manifest;
-mod project_config;
+mod pipeline;
 mod reporter;
 pub mod templates;
-mod toolchain;
-pub mod verify;
-mod workspace;
 
 pub use cli::{main_impl, main_with_args};

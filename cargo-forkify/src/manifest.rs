@@ -125,7 +125,7 @@ impl Manifest {
         Manifest {
             format: FORMAT,
             tool: tool.to_string(),
-            abi_version: forkify_instrument::abi::ABI_VERSION,
+            abi_version: forkify_abi::ABI_VERSION,
             artifacts: Vec::new(),
         }
     }

@@ -4,9 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use forkify_instrument::abi::{
-    AbiSection, SectionInfo, ABI_VERSION, FLAG_ABORT_ON_OVERFLOW, SECTION_NAME,
-};
+use forkify_abi::{AbiSection, SectionInfo, ABI_VERSION, FLAG_ABORT_ON_OVERFLOW, SECTION_NAME};
 
 /// Runs `cargo-forkify forkify ARGS…`, as cargo does for `cargo forkify ARGS…`.
 fn forkify(args: &[&str]) -> Output {
@@ -129,7 +127,7 @@ fn abi_prints_the_described_abi_as_json() {
     let out = forkify(&["abi"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let json: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("abi prints JSON");
-    assert_eq!(json, forkify_instrument::abi::describe());
+    assert_eq!(json, forkify_abi::describe());
     assert_eq!(json["abi_version"], serde_json::json!(ABI_VERSION));
 }
 

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use cargo_forkify::host::{self, ExitStatus, RunOptions};
+use forkify_host::{ExitStatus, RunOptions};
 
 fn forkify_in(cwd: &Path, args: &[&str]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_cargo-forkify"));
@@ -62,7 +62,8 @@ fn a_new_project_builds_forks_and_gets_the_js_host() {
     );
 
     let wasm = std::fs::read(out_dir.join("forker.wasm")).expect("instrumented output");
-    let report = host::run(&wasm, &RunOptions::default()).expect("runs on the reference host");
+    let report =
+        forkify_host::run(&wasm, &RunOptions::default()).expect("runs on the reference host");
     let pids: Vec<(i32, Option<i32>)> =
         report.processes.iter().map(|p| (p.pid, p.parent)).collect();
     assert_eq!(

@@ -1,4 +1,4 @@
-//! Options of the transform. No I/O here.
+//! Options of the transform and the tool string it records. No I/O here.
 
 use std::fmt;
 use std::str::FromStr;
@@ -41,6 +41,16 @@ impl FromStr for ImportName {
     }
 }
 
+/// Name, version and source fingerprint of this instrumenter, as written
+/// into the `forkify.abi` section, e.g. `cargo-forkify 0.1.0 (1f0c…)`.
+pub const TOOL: &str = concat!(
+    "cargo-forkify ",
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("FORKIFY_SOURCE_HASH"),
+    ")"
+);
+
 /// What to instrument and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -52,10 +62,10 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Config {
-        let (m, n) = crate::abi::DEFAULT_FORK_IMPORT;
+        let (m, n) = forkify_abi::DEFAULT_FORK_IMPORT;
         Config {
             fork_imports: vec![ImportName::new(m, n)],
-            tool: crate::TOOL.to_string(),
+            tool: TOOL.to_string(),
         }
     }
 }

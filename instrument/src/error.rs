@@ -1,5 +1,11 @@
 //! Typed errors of the library. Each names what it can: the function, the
-//! reason, and what was found. The binary adds the file name.
+//! reason, and what was found; the binary adds the file name. Refusals
+//! (the input is invalid, already instrumented, or does something ABI 1
+//! cannot unwind) are kept apart from [`Error::Internal`], which is always a
+//! bug in forkify: tests treat the first as answers and the second as
+//! failures.
+
+use std::fmt;
 
 /// Why a module could not be instrumented.
 #[derive(Debug, thiserror::Error)]
@@ -16,7 +22,15 @@ pub enum Error {
         "carries Asyncify instrumentation (export `{0}`); forkify and Asyncify cannot be combined"
     )]
     Asyncify(String),
-    /// A fork-path function uses something ABI 1 cannot unwind.
+    /// The input uses a WebAssembly proposal the instrumenter cannot read.
+    #[error("uses the {proposal} proposal ({found}), which forkify cannot instrument yet")]
+    UnsupportedProposal {
+        /// The proposal, e.g. `stack switching`.
+        proposal: &'static str,
+        /// What uses it and where, e.g. `` `cont.new` in function 3 at offset 0x2a ``.
+        found: String,
+    },
+    /// A fork-path function uses something ABI 1 cannot unwind (ABI §8).
     #[error("function {function}: {reason}")]
     Unsupported {
         /// The function, by name when it has one, else `func[index]`.
@@ -24,15 +38,80 @@ pub enum Error {
         /// What it does that version 1 refuses.
         reason: String,
     },
-    /// Something about the module as a whole prevents instrumentation.
+    /// Something about the module as a whole prevents instrumentation
+    /// (no memory, a fork import with reference-typed parameters).
     #[error("{0}")]
     Module(String),
     /// The function asked about does not exist.
     #[error("no function named `{0}` (give a name from the name section, or `func[INDEX]`)")]
     NoSuchFunction(String),
-    /// The output failed validation: a bug in forkify.
-    #[error("internal error: the instrumented module does not validate ({0}); please report this with the input module")]
-    InvalidOutput(String),
+    /// A bug in forkify: a panic, a broken invariant, or an output that does
+    /// not validate. Never an answer about the input.
+    #[error(
+        "internal error in the {stage} stage: {message}; please report this with the input module"
+    )]
+    Internal {
+        /// The stage that failed.
+        stage: Stage,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+impl Error {
+    /// An internal error of `stage`.
+    #[cold]
+    pub fn internal(stage: Stage, message: impl Into<String>) -> Error {
+        Error::Internal {
+            stage,
+            message: message.into(),
+        }
+    }
+
+    /// True for [`Error::Internal`]: a bug, not a refusal.
+    pub fn is_internal(&self) -> bool {
+        matches!(self, Error::Internal { .. })
+    }
+}
+
+/// The stages of the pipeline, in order (see `pipeline.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum Stage {
+    /// Validation and the checks on the raw bytes.
+    Preflight,
+    /// Parsing into walrus.
+    Parse,
+    /// The fork-path call graph.
+    CallGraph,
+    /// Per-function analysis: operand types, liveness.
+    Analysis,
+    /// Per-function plans.
+    Plan,
+    /// Adding the runtime: globals, helpers, exports, section.
+    Runtime,
+    /// Rewriting the fork-path functions.
+    Rewrite,
+    /// Writing the output module.
+    Emit,
+    /// Validating the output.
+    Validate,
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Stage::Preflight => "preflight",
+            Stage::Parse => "parse",
+            Stage::CallGraph => "call graph",
+            Stage::Analysis => "analysis",
+            Stage::Plan => "plan",
+            Stage::Runtime => "runtime",
+            Stage::Rewrite => "rewrite",
+            Stage::Emit => "emit",
+            Stage::Validate => "validate",
+        })
+    }
 }
 
 /// Result with [`Error`].

@@ -2,7 +2,8 @@
 //! `cargo forkify`. It rewrites only the functions that can reach a fork
 //! import so that a host can unwind the call stack into linear memory, copy
 //! the instance, and rewind parent and child to the call site. The contract
-//! with the host is fork ABI 1 (see [`abi`]).
+//! with the host is fork ABI 1 (the crate [`forkify_abi`], whose `ABI.md`
+//! is the normative text).
 //!
 //! ```text
 //! (func $walk (param $d i32) (result i32)            ;; before
@@ -11,66 +12,44 @@
 //! becomes a function with the same locals whose calls are followed by a
 //! state check (unwind: write the frame, return) and whose entry, when
 //! replaying, pops its frame and branches straight to the suspended call.
+//!
+//! The stages, in the order `pipeline.rs` runs them, each a module of this
+//! crate: `preflight` (validate, refuse), parse (walrus), `analysis` (call
+//! graph, liveness; reads only), `plan` (per function: sites, carryovers,
+//! frame layout), `runtime` (globals, helpers, control exports, section),
+//! `rewrite` (one function at a time), `emit` (splice or whole module, then
+//! validate). What walrus does not give us is worked around in
+//! `walrus_gaps`; the frame layout has one home, `frame.rs`. See
+//! ARCHITECTURE.md in the repository.
+//!
+//! ```
+//! let wasm = wat::parse_str(r#"(module
+//!   (import "kernel" "kernel_fork" (func $fork (result i32)))
+//!   (memory (export "memory") 1)
+//!   (func (export "_start") (drop (call $fork))))"#).unwrap();
+//! let out = forkify_instrument::instrument(&wasm, &Default::default()).unwrap();
+//! assert_eq!(out.report.functions.len(), 1);
+//! assert!(forkify_abi::verify(&out.bytes, forkify_abi::ABI_VERSION).is_ok());
+//! ```
 
 #![deny(missing_docs)]
 
-pub mod abi;
-mod callgraph;
+mod analysis;
+mod codegen;
 mod config;
+mod emit;
 mod error;
-mod gen;
-mod liveness;
+mod frame;
+mod pipeline;
 mod plan;
 mod preflight;
 mod report;
 mod rewrite;
 mod runtime;
-mod splice;
-mod stack;
-mod transform;
-mod walk;
+mod tree;
+mod walrus_gaps;
 
-pub use config::{Config, ImportName};
-pub use error::{Error, Result};
+pub use config::{Config, ImportName, TOOL};
+pub use error::{Error, Result, Stage};
+pub use pipeline::{explain, instrument, Explanation, Instrumented};
 pub use report::{FunctionReport, Report};
-
-/// Name, version and source fingerprint of this instrumenter, as written
-/// into the `forkify.abi` section, e.g. `cargo-forkify 0.1.0 (1f0c…)`.
-pub const TOOL: &str = concat!(
-    "cargo-forkify ",
-    env!("CARGO_PKG_VERSION"),
-    " (",
-    env!("FORKIFY_SOURCE_HASH"),
-    ")"
-);
-
-/// An instrumented module and what was done to it.
-#[derive(Debug, Clone)]
-pub struct Instrumented {
-    /// The output module.
-    pub bytes: Vec<u8>,
-    /// What was done.
-    pub report: Report,
-}
-
-/// Why a function is on a fork path: the chain of calls from it to a fork
-/// import, each step written as a function name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Explanation {
-    /// The function asked about, then each callee, ending at a fork import.
-    /// Empty when the function is not on a fork path.
-    pub chain: Vec<String>,
-}
-
-/// Instruments `wasm` for fork ABI 1.
-///
-/// A module that imports none of the fork imports comes back unchanged
-/// (`report.passed_through`). Errors name the function and the reason.
-pub fn instrument(wasm: &[u8], config: &Config) -> Result<Instrumented> {
-    transform::guarded(|| transform::instrument(wasm, config))
-}
-
-/// Explains why `function` (a name or `func[INDEX]`) is on a fork path.
-pub fn explain(wasm: &[u8], config: &Config, function: &str) -> Result<Explanation> {
-    transform::guarded(|| transform::explain(wasm, config, function))
-}

@@ -1,19 +1,34 @@
-//! Checks on the raw bytes before anything is parsed into walrus: validity,
-//! earlier instrumentation (ours or Asyncify's), proposals walrus cannot
-//! read, and which fork imports the module really has.
+//! Checks on the raw bytes before anything is parsed into walrus: one
+//! validation, earlier instrumentation (ours or Asyncify's), proposals
+//! walrus cannot read, and which fork imports the module really has.
+//!
+//! walrus 0.28 panics (`unimplemented!`) on the operators of a few
+//! proposals and silently drops `shared` from types, so a module using one
+//! of [`UNSUPPORTED`] is refused here with the proposal named, never handed
+//! to walrus.
 
-use crate::{abi, Config, Error, ImportName, Result};
+use crate::{Config, Error, ImportName, Result};
+use forkify_abi::{ASYNCIFY_PREFIX, EXPORT_PREFIX, SECTION_NAME};
 use wasmparser::{Parser, Payload, TypeRef, Validator, WasmFeatures};
 
+/// Proposals the instrumenter refuses, with their names for messages.
+pub const UNSUPPORTED: [(WasmFeatures, &str); 4] = [
+    (WasmFeatures::STACK_SWITCHING, "stack switching"),
+    (
+        WasmFeatures::SHARED_EVERYTHING_THREADS,
+        "shared-everything threads",
+    ),
+    (WasmFeatures::MEMORY_CONTROL, "memory control"),
+    (WasmFeatures::CUSTOM_DESCRIPTORS, "custom descriptors"),
+];
+
 /// The features forkify accepts in input modules: everything walrus 0.28
-/// can represent. Stack switching, shared-everything threads and
-/// `memory.discard` make walrus panic, so they are off here and a module
-/// using them fails validation with wasmparser's message.
+/// can represent, i.e. every core-module feature but [`UNSUPPORTED`].
 pub fn features() -> WasmFeatures {
     let mut f = WasmFeatures::all();
-    f.remove(WasmFeatures::STACK_SWITCHING);
-    f.remove(WasmFeatures::SHARED_EVERYTHING_THREADS);
-    f.remove(WasmFeatures::MEMORY_CONTROL);
+    for (feature, _) in UNSUPPORTED {
+        f.remove(feature);
+    }
     f.remove(WasmFeatures::COMPONENT_MODEL);
     f
 }
@@ -26,29 +41,28 @@ pub struct Preflight {
 
 /// Validates `wasm` and refuses modules forkify must not touch.
 pub fn check(wasm: &[u8], config: &Config) -> Result<Preflight> {
-    Validator::new_with_features(features())
-        .validate_all(wasm)
-        .map_err(|e| Error::InvalidWasm(e.to_string()))?;
+    if let Err(e) = Validator::new_with_features(features()).validate_all(wasm) {
+        return Err(refusal(wasm, e));
+    }
     let mut found = Vec::new();
     for payload in Parser::new(0).parse_all(wasm) {
         let payload = payload.map_err(|e| Error::InvalidWasm(e.to_string()))?;
         match payload {
-            Payload::CustomSection(c) if c.name() == abi::SECTION_NAME => {
+            Payload::CustomSection(c) if c.name() == SECTION_NAME => {
                 return Err(Error::AlreadyInstrumented(format!(
-                    "a `{}` custom section",
-                    abi::SECTION_NAME
+                    "a `{SECTION_NAME}` custom section"
                 )));
             }
             Payload::ExportSection(exports) => {
                 for e in exports {
                     let e = e.map_err(|e| Error::InvalidWasm(e.to_string()))?;
-                    if e.name.starts_with(abi::EXPORT_PREFIX) {
+                    if e.name.starts_with(EXPORT_PREFIX) {
                         return Err(Error::AlreadyInstrumented(format!(
                             "an export `{}`",
                             e.name
                         )));
                     }
-                    if e.name.starts_with(abi::ASYNCIFY_PREFIX) {
+                    if e.name.starts_with(ASYNCIFY_PREFIX) {
                         return Err(Error::Asyncify(e.name.to_string()));
                     }
                 }
@@ -72,4 +86,72 @@ pub fn check(wasm: &[u8], config: &Config) -> Result<Preflight> {
     Ok(Preflight {
         fork_imports_found: found,
     })
+}
+
+/// Why a module failed validation with [`features`]: a proposal forkify
+/// does not support (the module validates once it is enabled), or plain
+/// invalidity. Runs only on the failure path, so the extra validations cost
+/// nothing for modules that are accepted.
+fn refusal(wasm: &[u8], first: wasmparser::BinaryReaderError) -> Error {
+    if Parser::is_component(wasm) {
+        return Error::InvalidWasm(
+            "this is a WebAssembly component, not a core module; instrument its core modules"
+                .into(),
+        );
+    }
+    let all = features()
+        | UNSUPPORTED
+            .iter()
+            .fold(WasmFeatures::empty(), |a, f| a | f.0);
+    if Validator::new_with_features(all)
+        .validate_all(wasm)
+        .is_err()
+    {
+        return Error::InvalidWasm(first.to_string());
+    }
+    // Valid with everything: name each proposal the module cannot do without.
+    let needed: Vec<&str> = UNSUPPORTED
+        .iter()
+        .filter(|(f, _)| {
+            Validator::new_with_features(all - *f)
+                .validate_all(wasm)
+                .is_err()
+        })
+        .map(|(_, name)| *name)
+        .collect();
+    Error::UnsupportedProposal {
+        proposal: needed.first().copied().unwrap_or("a post-MVP"),
+        found: if needed.len() > 1 {
+            format!("also {}; first use: {first}", needed[1..].join(", "))
+        } else {
+            format!("first use: {first}")
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wat(text: &str) -> Vec<u8> {
+        wat::parse_str(text).expect("wat")
+    }
+
+    #[test]
+    fn walrus_panicking_proposals_are_refused_by_name() {
+        let m = wat(r#"(module (memory 1) (func (memory.discard (i32.const 0) (i32.const 0))))"#);
+        match check(&m, &Config::default()) {
+            Err(Error::UnsupportedProposal { proposal, found }) => {
+                assert_eq!(proposal, "memory control");
+                assert!(found.contains("offset"), "{found}");
+            }
+            Err(e) => panic!("wrong refusal: {e}"),
+            Ok(_) => panic!("accepted"),
+        }
+        let invalid = wat(r#"(module (func (result i32)))"#);
+        assert!(matches!(
+            check(&invalid, &Config::default()),
+            Err(Error::InvalidWasm(_))
+        ));
+    }
 }

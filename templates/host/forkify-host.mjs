@@ -21,8 +21,10 @@
 // JSON shape as the Rust host's `RunReport`.
 //
 // The fork imports are the ones the section names (by default
-// `kernel.kernel_fork`, the only one the Rust reference host provides); each
-// returns the child's pid in the parent, 0 in the child, or -errno.
+// `kernel.kernel_fork`); each returns the child's pid in the parent, 0 in the
+// child, or -errno, as its first result (a BigInt for i64; further results
+// are zero). JavaScript cannot pass v128 values, so a fork import with a v128
+// result fails to link here (the wasmtime host supports it).
 //
 // Limits of a JavaScript host: `kernel_exit` ends a process by throwing through
 // its wasm frames, so a wasm `catch_all` handler could catch it; trap messages
@@ -35,6 +37,19 @@ export const ABI_VERSION = 1;
 export const SECTION_NAME = "forkify.abi";
 /** Size of the section's fixed header, before its JSON. */
 const SECTION_HEADER_SIZE = 28;
+/** Offsets of the section header's fields (ABI §7), named as in abi/snapshot.json. */
+const SECTION_FIELDS = Object.freeze({
+  magic: 0,
+  abi_version: 4,
+  pointer_width: 8,
+  flags: 9,
+  frame_header_size: 10,
+  frames_offset: 12,
+  instrumented_functions: 16,
+  max_frame_size: 20,
+  abort_reserve: 24,
+  json: 28,
+});
 /** The fork import of the reference kernel. */
 export const DEFAULT_FORK_IMPORT = "kernel.kernel_fork";
 /** Prefix of the control exports (ABI §3). */
@@ -94,8 +109,8 @@ const WASM_PAGE = 65536;
  * @property {AbiSection|null} section Null for a module that was never
  *   instrumented (it imports no fork, so it cannot fork).
  * @property {string[]} forkImports The fork imports, as "module.name".
- * @property {Map<string, string>} importResults "module.name" of each function
- *   import to its first result type ("i32", "i64", ... or "" for none).
+ * @property {Map<string, string[]>} importResults "module.name" of each function
+ *   import to its result types ("i32", "i64", ...).
  *
  * @typedef {Object} Controls The control exports of one instance.
  * @property {(buf: number|bigint) => void} unwindBegin
@@ -179,18 +194,19 @@ export function parseAbiSection(payload) {
     );
   }
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  const magic = String.fromCharCode(data[0], data[1], data[2], data[3]);
+  const m = SECTION_FIELDS.magic;
+  const magic = String.fromCharCode(data[m], data[m + 1], data[m + 2], data[m + 3]);
   if (magic !== "FKAB") {
-    const hex = Array.from(data.subarray(0, 4), (b) => b.toString(16).padStart(2, "0"));
+    const hex = Array.from(data.subarray(m, m + 4), (b) => b.toString(16).padStart(2, "0"));
     throw new ForkifyError(`bad \`${SECTION_NAME}\` section: bad magic [${hex.join(", ")}], expected "FKAB"`);
   }
-  const pointerWidth = data[8];
+  const pointerWidth = data[SECTION_FIELDS.pointer_width];
   if (pointerWidth !== 4 && pointerWidth !== 8) {
     throw new ForkifyError(`bad \`${SECTION_NAME}\` section: pointer width ${pointerWidth} is neither 4 nor 8`);
   }
   let info;
   try {
-    info = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(data.subarray(SECTION_HEADER_SIZE)));
+    info = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(data.subarray(SECTION_FIELDS.json)));
   } catch (e) {
     throw new ForkifyError(`bad \`${SECTION_NAME}\` section: section JSON is invalid: ${messageOf(e)}`);
   }
@@ -206,14 +222,14 @@ export function parseAbiSection(payload) {
     );
   }
   return {
-    version: view.getUint32(4, true),
+    version: view.getUint32(SECTION_FIELDS.abi_version, true),
     pointerWidth,
-    flags: data[9],
-    frameHeaderSize: view.getUint16(10, true),
-    framesOffset: view.getUint32(12, true),
-    instrumentedFunctions: view.getUint32(16, true),
-    maxFrameSize: view.getUint32(20, true),
-    abortReserve: view.getUint32(24, true),
+    flags: data[SECTION_FIELDS.flags],
+    frameHeaderSize: view.getUint16(SECTION_FIELDS.frame_header_size, true),
+    framesOffset: view.getUint32(SECTION_FIELDS.frames_offset, true),
+    instrumentedFunctions: view.getUint32(SECTION_FIELDS.instrumented_functions, true),
+    maxFrameSize: view.getUint32(SECTION_FIELDS.max_frame_size, true),
+    abortReserve: view.getUint32(SECTION_FIELDS.abort_reserve, true),
     info,
   };
 }
@@ -500,12 +516,12 @@ export function planModule(module, bytes) {
     }
   }
   expectFunc(facts, "_start", [], []);
-  /** @type {Map<string, string>} */
+  /** @type {Map<string, string[]>} */
   const importResults = new Map();
   for (const i of facts.imports) {
     if (i.kind !== 0x00) continue;
     const t = facts.types?.[i.type];
-    importResults.set(`${i.module}.${i.name}`, t?.results[0] ?? "");
+    importResults.set(`${i.module}.${i.name}`, t?.results ?? []);
   }
   return { pointerWidth: memory0 ?? 4, section, forkImports, importResults };
 }
@@ -688,8 +704,16 @@ export class Runtime {
     for (const full of this.plan.forkImports) {
       const dot = full.indexOf(".");
       const [mod, name] = [full.slice(0, dot), full.slice(dot + 1)];
-      const wide = this.plan.importResults.get(full) === "i64";
-      merge({ [mod]: { [name]: () => (wide ? BigInt(this.forkImport(proc)) : this.forkImport(proc)) } });
+      // The fork result as the first result (a BigInt for i64), zero for
+      // any further ones (ABI §6, "Results").
+      const results = this.plan.importResults.get(full) ?? [];
+      const value = (/** @type {string} */ t, /** @type {number} */ v) => (t === "i64" ? BigInt(v) : v);
+      const fork = () => {
+        const r = this.forkImport(proc);
+        if (results.length <= 1) return results.length === 0 ? undefined : value(results[0], r);
+        return results.map((t, k) => value(t, k === 0 ? r : 0));
+      };
+      merge({ [mod]: { [name]: fork } });
     }
     return imports;
   }
@@ -857,8 +881,9 @@ export class Runtime {
     if (!memory) throw new Error("kernel_fork: the module exports no `memory`");
     const end = proc.buf + size;
     const view = new DataView(memory.buffer);
-    if (width === 8) view.setBigUint64(proc.buf + 8, BigInt(end), true);
-    else view.setUint32(proc.buf + 4, end, true);
+    // `end` is the buffer's second pointer-sized field, at buf + P (ABI §4).
+    if (width === 8) view.setBigUint64(proc.buf + width, BigInt(end), true);
+    else view.setUint32(proc.buf + width, end, true);
     c.unwindBegin(ptrValue(proc.buf, width));
     return 0;
   }

@@ -17,9 +17,8 @@ mod js_support;
 use std::time::Duration;
 
 use forkify_instrument::Config;
-use forkify_tests::examples::{built, Target};
-use forkify_tests::say;
-use js_support::examples::expected_report;
+use forkify_testkit::examples::{built, Target};
+use forkify_testkit::say;
 use js_support::server::StaticServer;
 use js_support::{
     chromium, host_dir, normalize, open_page, report_from_json, require, scratch_dir,
@@ -61,7 +60,7 @@ fn example_page_runs_in_chromium() {
         let shot = shots.join(format!("{program}.png"));
         let url = server.url(&format!("/index.html?wasm={program}.wasm"));
         let page = open_page(&node, &url, Some(&shot));
-        let expected = expected_report(program);
+        let expected = forkify_testkit::expected::report(program);
         let want = report_from_json(&expected)
             .expect("expected.json is a RunReport")
             .render();

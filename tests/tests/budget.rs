@@ -2,7 +2,7 @@
 //! written next to the assertions. Each budget test also runs its module on
 //! the reference host, so a cheaper shape that forks wrongly still fails.
 
-use cargo_forkify::host::{self, ExitStatus, RunOptions};
+use forkify_host::{ExitStatus, RunOptions};
 use forkify_instrument::{Config, Error, Instrumented};
 
 /// The kernel imports and a `$say(n)` that prints one digit and a newline.
@@ -38,7 +38,7 @@ fn locals_added(out: &Instrumented, name: &str) -> u32 {
 
 /// Runs and returns (pid, stdout, status) per process.
 fn run(out: &Instrumented) -> Vec<(i32, String, ExitStatus)> {
-    let r = host::run(&out.bytes, &RunOptions::default()).expect("host run");
+    let r = forkify_host::run(&out.bytes, &RunOptions::default()).expect("host run");
     r.processes
         .into_iter()
         .map(|p| (p.pid, p.stdout, p.status))

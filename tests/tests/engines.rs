@@ -1,6 +1,6 @@
 //! Engines agree: every fork fixture of `tests/fixtures/` and every program
 //! of `examples/` runs on the wasmtime reference host
-//! (`cargo_forkify::host::run`) and under V8 with the JavaScript host
+//! (`forkify_host::run`) and under V8 with the JavaScript host
 //! template (`templates/host/forkify-host.mjs`), and the two runs must have
 //! identical process trees, outputs, write logs and exit statuses (the
 //! RunReports compared as JSON; trap messages are the engines' own, so only
@@ -22,7 +22,7 @@
 //! fail in CI (`CI=true`); `scripts/setup.sh` installs them. wasm64
 //! examples need a nightly toolchain with rust-src and are skipped without
 //! one, as in `rust_programs.rs` (both build the examples with
-//! `forkify_tests::examples`, into the same directory).
+//! `forkify_testkit::examples`, into the same directory).
 //!
 //! Also checked: modules both hosts must refuse (not instrumented, a wrong
 //! ABI version, a wrong pointer width, missing control exports) are refused
@@ -31,11 +31,11 @@
 mod fixture_support;
 mod js_support;
 
-use cargo_forkify::host::{self, RunOptions};
 use fixture_support::{fixture_names, Fixture};
+use forkify_host::RunOptions;
 use forkify_instrument::Config;
-use forkify_tests::examples::{built, Target, PROGRAMS};
-use forkify_tests::say;
+use forkify_testkit::examples::{built, Target, PROGRAMS};
+use forkify_testkit::say;
 use js_support::examples::build_project;
 use js_support::{
     chromium, node, normalize, report_from_json, require, run_in_chromium, run_in_node,
@@ -49,7 +49,7 @@ const SMALL_BUFFER: u32 = 16 << 10;
 
 /// What the wasmtime host did with a job: the report as JSON, or its refusal.
 fn run_wasmtime(job: &Job) -> Result<Value, String> {
-    host::run(&job.wasm, &job.options)
+    forkify_host::run(&job.wasm, &job.options)
         .map(|r| serde_json::to_value(&r).expect("a RunReport serializes"))
         .map_err(|e| format!("{e:#}"))
 }
@@ -241,26 +241,7 @@ fn edited_section(edit: impl Fn(&mut Vec<u8>)) -> Vec<u8> {
     let f = Fixture::load("fork_once");
     let out =
         forkify_instrument::instrument(&f.wasm(), &f.config()).expect("fork_once instruments");
-    let mut module = wasm_encoder::Module::new();
-    for payload in wasmparser::Parser::new(0).parse_all(&out.bytes) {
-        let payload = payload.expect("valid");
-        if let Some((id, range)) = payload.as_section() {
-            let raw = &out.bytes[range];
-            if let wasmparser::Payload::CustomSection(c) = &payload {
-                if c.name() == forkify_instrument::abi::SECTION_NAME {
-                    let mut data = c.data().to_vec();
-                    edit(&mut data);
-                    module.section(&wasm_encoder::CustomSection {
-                        name: c.name().into(),
-                        data: data.into(),
-                    });
-                    continue;
-                }
-            }
-            module.section(&wasm_encoder::RawSection { id, data: raw });
-        }
-    }
-    module.finish()
+    forkify_testkit::wasm::edit_custom_section(&out.bytes, forkify_abi::SECTION_NAME, edit)
 }
 
 /// Modules both hosts refuse before running anything; the template's

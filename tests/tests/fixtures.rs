@@ -38,8 +38,8 @@
 //! `preludes_are_identical` keeps the others in step. The helpers never
 //! fork, so they are also the functions the shape tests expect untouched.
 //!
-//! `forty_sites.wat` is written by `fixture_support::forty_sites_wat`;
-//! `FORKIFY_BLESS=1 cargo test -p forkify-tests --test fixtures` rewrites it.
+//! `forty_sites.wat` is written by `fixture_support::forty_sites::forty_sites_wat`;
+//! `BLESS=1 cargo test -p forkify-tests --test fixtures` rewrites it.
 //!
 //! # What runs
 //!
@@ -48,7 +48,7 @@
 //! - `run::NAME`: compile the WAT, validate it, instrument it with
 //!   `forkify_instrument::instrument`, validate the output with wasmparser,
 //!   check it has exactly one `forkify.abi` section, run it with
-//!   `cargo_forkify::host::run`, and compare the process tree with the
+//!   `forkify_host::run`, and compare the process tree with the
 //!   `@expect` lines (on a mismatch the whole `RunReport` is printed).
 //! - `oracle::NAME`: run the *uninstrumented* module with real fork
 //!   semantics by re-execution (`fixture_support::oracle`) and compare with
@@ -75,7 +75,7 @@ fn run_fixture(name: &str) {
         eprintln!("fixture `{name}`: instrumented and validated, not run: {why}");
         return;
     }
-    let report = cargo_forkify::host::run(&out.bytes, &f.run_options())
+    let report = forkify_host::run(&out.bytes, &f.run_options())
         .unwrap_or_else(|e| panic!("fixture `{name}`: the host refused to run it: {e:#}"));
     if let Err(msg) = check_tree(&f, &report, "instrumented, on the reference host") {
         panic!("{msg}");
@@ -85,7 +85,7 @@ fn run_fixture(name: &str) {
 fn oracle_fixture(name: &str) {
     let f = Fixture::load(name);
     let wasm = f.wasm();
-    if let Err(e) = fixture_support::validate(&wasm) {
+    if let Err(e) = forkify_testkit::wasm::validate(&wasm) {
         panic!("{}: does not validate: {e}", f.path.display());
     }
     if let Err(why) = f.runnable() {
@@ -174,10 +174,11 @@ fn every_fixture_parses() {
 fn preludes_are_identical() {
     for name in fixture_support::fixture_names() {
         let f = Fixture::load(&name);
-        let prelude = fixture_support::extract_prelude(&f.text)
+        let prelude = fixture_support::forty_sites::extract_prelude(&f.text)
             .unwrap_or_else(|| panic!("{name}: no prelude markers"));
-        let canonical =
-            fixture_support::prelude(prelude.contains("(memory (export \"memory\") i64"));
+        let canonical = fixture_support::forty_sites::prelude(
+            prelude.contains("(memory (export \"memory\") i64"),
+        );
         assert_eq!(
             prelude, canonical,
             "{name}: the prelude differs from the canonical copy"
@@ -188,14 +189,14 @@ fn preludes_are_identical() {
 #[test]
 fn forty_sites_is_generated() {
     let path = fixture_support::fixtures_dir().join("forty_sites.wat");
-    let want = fixture_support::forty_sites_wat();
-    if std::env::var_os("FORKIFY_BLESS").is_some() {
+    let want = fixture_support::forty_sites::forty_sites_wat();
+    if std::env::var_os("BLESS").is_some_and(|v| v == "1") {
         std::fs::write(&path, &want).expect("write forty_sites.wat");
     }
     let have = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         have == want,
-        "{} is stale: rerun with FORKIFY_BLESS=1 to regenerate it",
+        "{} is stale: rerun with BLESS=1 to regenerate it",
         path.display()
     );
 }

@@ -6,7 +6,7 @@
 //!
 //! # Building
 //!
-//! The examples are built by [`forkify_tests::examples`] (once per target
+//! The examples are built by [`forkify_testkit::examples`] (once per target
 //! and test binary, cached across runs in `target/examples-build`, shared
 //! with `engines.rs` and `browser.rs`). A missing wasm32 target fails these
 //! tests; the wasm64 ones are skipped, saying `SKIPPED: ...` on stderr, only
@@ -25,14 +25,11 @@
 //! - `uninstrumented_is_refused`: the raw module imports `kernel.kernel_fork`
 //!   but has no `forkify.abi` section, and the host refuses it.
 
-use std::sync::OnceLock;
-
-use cargo_forkify::host::{self, ExitStatus, ProcessReport, RunOptions, RunReport};
-use forkify_instrument::abi::{AbiSection, SECTION_NAME};
+use forkify_abi::{AbiSection, SECTION_NAME};
+use forkify_host::{ExitStatus, ProcessReport, RunOptions, RunReport};
 use forkify_instrument::{Config, Instrumented};
-use forkify_tests::examples::{built, examples_dir, Target, PROGRAMS};
-use forkify_tests::say;
-use serde_json::Value;
+use forkify_testkit::examples::{built, Target, PROGRAMS};
+use forkify_testkit::say;
 
 /// Save buffer for `deep-recursion`: its fork unwinds 1,000+ frames.
 const DEEP_BUFFER: u32 = 1 << 20;
@@ -71,73 +68,10 @@ fn module(target: Target, program: &str, test: &str) -> Option<Vec<u8>> {
     }
 }
 
-/// `examples/expected.json`, parsed.
-fn expected_json() -> &'static Value {
-    static EXPECTED: OnceLock<Value> = OnceLock::new();
-    EXPECTED.get_or_init(|| {
-        let path = examples_dir().join("expected.json");
-        let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-        serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("{} is not valid JSON: {e}", path.display()))
-    })
-}
-
-/// The expected run of `program` from `expected.json`, as a [`RunReport`].
+/// The expected run of `program` from `examples/expected.json`.
 fn expected_report(program: &str) -> RunReport {
-    let entry = &expected_json()[program];
-    assert!(
-        entry.is_object(),
-        "examples/expected.json has no entry for `{program}`"
-    );
-    let bad = |what: &str, v: &Value| -> ! {
-        panic!("examples/expected.json, `{program}`: bad {what}: {v}")
-    };
-    let int = |what: &str, v: &Value| -> i32 {
-        v.as_i64()
-            .and_then(|n| i32::try_from(n).ok())
-            .unwrap_or_else(|| bad(what, v))
-    };
-    let processes = entry["processes"]
-        .as_array()
-        .unwrap_or_else(|| bad("processes", &entry["processes"]))
-        .iter()
-        .map(|p| ProcessReport {
-            pid: int("pid", &p["pid"]),
-            parent: match &p["parent"] {
-                Value::Null => None,
-                v => Some(int("parent", v)),
-            },
-            stdout: p["stdout"]
-                .as_str()
-                .unwrap_or_else(|| bad("stdout", &p["stdout"]))
-                .to_string(),
-            status: match &p["status"] {
-                Value::Object(o) if o.contains_key("trapped") => {
-                    ExitStatus::Trapped(o["trapped"].as_str().unwrap_or_default().to_string())
-                }
-                Value::Object(o) if o.contains_key("exited") => {
-                    ExitStatus::Exited(int("status", &o["exited"]))
-                }
-                v => ExitStatus::Exited(int("status", v)),
-            },
-        })
-        .collect();
-    let log = entry["log"]
-        .as_array()
-        .unwrap_or_else(|| bad("log", &entry["log"]))
-        .iter()
-        .map(|w| match w.as_array().map(Vec::as_slice) {
-            Some([pid, text]) => (
-                int("log pid", pid),
-                text.as_str()
-                    .unwrap_or_else(|| bad("log text", text))
-                    .to_string(),
-            ),
-            _ => bad("log entry", w),
-        })
-        .collect();
-    RunReport { processes, log }
+    serde_json::from_value(forkify_testkit::expected::report(program))
+        .unwrap_or_else(|e| panic!("examples/expected.json, `{program}`: not a run report: {e}"))
 }
 
 /// The differences between two runs, one per line.
@@ -271,7 +205,7 @@ fn check_program(target: Target, program: &str) {
     let out = instrument(target, program, &wasm);
     let what = format!("{program} ({})", target.triple());
     let opts = run_options(program);
-    let actual = host::run(&out.bytes, &opts)
+    let actual = forkify_host::run(&out.bytes, &opts)
         .unwrap_or_else(|e| panic!("{what}: the host refused the instrumented module: {e:#}"));
     assert_run(
         &format!("{what}, {opts:?}"),
@@ -303,7 +237,7 @@ fn check_small_buffer(target: Target) {
         buffer_size: SMALL_BUFFER,
         ..RunOptions::default()
     };
-    let actual = host::run(&out.bytes, &opts)
+    let actual = forkify_host::run(&out.bytes, &opts)
         .unwrap_or_else(|e| panic!("{what}: the host refused the instrumented module: {e:#}"));
     // The checksum line is the one of the normal run (examples/README.md).
     let checksum_line = expected_report(program).log[0].1.clone();
@@ -337,7 +271,7 @@ fn check_uninstrumented_refused(target: Target) {
     let Some(wasm) = module(target, "hello-fork", &test) else {
         return;
     };
-    let err = match host::run(&wasm, &RunOptions::default()) {
+    let err = match forkify_host::run(&wasm, &RunOptions::default()) {
         Ok(report) => panic!(
             "hello-fork ({}): the host ran an uninstrumented module that imports \
              kernel.kernel_fork:\n{report:#?}",
@@ -408,24 +342,20 @@ program_tests! {
 /// the same programs, and each program has its test above.
 #[test]
 fn every_program_is_tested() {
-    let mut listed: Vec<&str> = expected_json()
-        .as_object()
-        .expect("expected.json is an object")
-        .keys()
-        .map(String::as_str)
-        .collect();
+    let listed = forkify_testkit::expected::programs();
+    let mut listed: Vec<&str> = listed.iter().map(String::as_str).collect();
     listed.sort_unstable();
     let mut programs = PROGRAMS.to_vec();
     programs.sort_unstable();
     assert_eq!(
         listed, programs,
-        "examples/expected.json and PROGRAMS in tests/src/examples.rs disagree"
+        "examples/expected.json and PROGRAMS in testkit/src/examples.rs disagree"
     );
     let mut tested = TESTED.to_vec();
     tested.sort_unstable();
     assert_eq!(
         programs, tested,
-        "PROGRAMS in tests/src/examples.rs and the tests in rust_programs.rs disagree; \
+        "PROGRAMS in testkit/src/examples.rs and the tests in rust_programs.rs disagree; \
          add a test per program"
     );
 }

@@ -18,7 +18,7 @@ impl AbiOpts {
 
 /// The ABI as pretty JSON with a trailing newline.
 pub(crate) fn render() -> String {
-    let json = forkify_instrument::abi::describe();
+    let json = forkify_abi::describe();
     // A `Value` always serializes.
     let mut s = serde_json::to_string_pretty(&json).unwrap_or_default();
     s.push('\n');

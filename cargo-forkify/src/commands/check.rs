@@ -1,10 +1,9 @@
 //! `cargo forkify check`: verify instrumented artifacts against the ABI.
 
 use camino::Utf8PathBuf;
-use forkify_instrument::abi::ABI_VERSION;
+use forkify_abi::{verify, ABI_VERSION};
 
 use crate::errors::{print_stderr, print_stdout, ExpectedError};
-use crate::verify;
 
 /// Verify instrumented artifacts against the fork ABI.
 ///

@@ -1,6 +1,7 @@
 //! One file per subcommand, each an `*Opts` struct (clap; its `///` is the
 //! help text) with `exec`. This file holds what several of them share: the
-//! `--fork-import` flag, reading inputs and writing outputs atomically.
+//! `--fork-import` flag, reading inputs and writing outputs atomically. The
+//! pipeline `build` and `run` share lives in `pipeline/`, not here.
 
 pub(crate) mod abi;
 pub(crate) mod build;

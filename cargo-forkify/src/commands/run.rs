@@ -4,15 +4,15 @@
 
 use camino::{Utf8Path, Utf8PathBuf};
 
-use super::build::Session;
 use super::{read_input, ForkImportOpts};
-use crate::cargo_opts::{
+use crate::cargo::opts::{
     CargoOpts, CompileOpts, FeatureOpts, GlobalOpts, ManifestOpts, MessageFormat, PackageOpts,
     RunTargetOpts,
 };
+use crate::cargo::workspace::BuildPlan;
 use crate::errors::ExpectedError;
 use crate::events::Event;
-use crate::workspace::BuildPlan;
+use crate::pipeline::Session;
 
 /// Run a program on the reference host, really forking it.
 ///
@@ -97,7 +97,7 @@ impl RunOpts {
         }
         if !self.args.is_empty() {
             return Err(ExpectedError::Usage(format!(
-                "the reference kernel (ABI.md §9) has no way to pass arguments to a program, so `-- {}` cannot be used",
+                "the reference kernel (ABI §9) has no way to pass arguments to a program, so `-- {}` cannot be used",
                 self.args.join(" ")
             )));
         }
@@ -192,17 +192,17 @@ impl RunOpts {
     #[cfg(feature = "run")]
     fn run_file(&self, file: &Utf8Path) -> Result<(), ExpectedError> {
         use crate::errors::print_stdout;
-        use crate::host;
 
         let wasm = read_input(file)?;
-        let opts = host::RunOptions {
+        let opts = forkify_host::RunOptions {
             buffer_size: self.buffer_size,
             max_processes: self.max_processes,
         };
-        let report = host::run(&wasm, &opts).map_err(|error| ExpectedError::RunRefused {
-            path: file.to_owned(),
-            error,
-        })?;
+        let report =
+            forkify_host::run(&wasm, &opts).map_err(|error| ExpectedError::RunRefused {
+                path: file.to_owned(),
+                error,
+            })?;
         if self.json {
             let mut text = serde_json::to_string_pretty(&report.to_json())
                 .map_err(|e| ExpectedError::Unexpected(e.into()))?;

@@ -8,8 +8,8 @@ mod progress;
 
 use std::io::IsTerminal;
 
-use crate::cargo_config::CargoConfig;
-use crate::cargo_opts::{ColorChoice, GlobalOpts, MessageFormat};
+use crate::cargo::config::CargoConfig;
+use crate::cargo::opts::{ColorChoice, GlobalOpts, MessageFormat};
 use crate::events::Reporter;
 
 /// How much to say.

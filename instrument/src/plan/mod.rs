@@ -7,14 +7,15 @@
 //! creates, and only where no dead local of the type exists); the rewrite
 //! applies the plan.
 
+mod arg_tail;
 mod planner;
-mod tail;
 
-use crate::callgraph::CallGraph;
-use crate::gen::{size_of, zero};
-use crate::liveness::Liveness;
-use crate::stack::StackFacts;
-use crate::Error;
+use crate::analysis::callgraph::CallGraph;
+use crate::analysis::liveness::Liveness;
+use crate::codegen::zero;
+use crate::frame::{self, size_of};
+use crate::walrus_gaps::operand_types::OperandTypes;
+use crate::{Error, Stage};
 use planner::Planner;
 use std::collections::{BTreeSet, HashMap};
 use walrus::ir::InstrSeqId;
@@ -167,8 +168,8 @@ pub struct Ctx<'a> {
     pub module: &'a Module,
     /// Call graph.
     pub graph: &'a CallGraph,
-    /// Operand stack facts.
-    pub facts: &'a StackFacts,
+    /// Operand types at the instructions of the fork-path functions.
+    pub facts: &'a OperandTypes,
     /// Display name of a function.
     pub name: &'a dyn Fn(FunctionId) -> String,
 }
@@ -183,8 +184,9 @@ pub fn plan_function(
     let f = match &cx.module.funcs.get(id).kind {
         FunctionKind::Local(f) => f,
         _ => {
-            return Err(Error::Module(
-                "internal: planning an imported function".into(),
+            return Err(Error::internal(
+                Stage::Plan,
+                "planning an imported function",
             ))
         }
     };
@@ -230,8 +232,8 @@ pub fn plan_function(
         added,
         ..
     } = planner;
-    let mut frame_size = crate::abi::FRAME_HEADER_SIZE;
-    let mut carry_end = crate::abi::FRAME_HEADER_SIZE;
+    let mut frame_end = frame::HEADER;
+    let mut carry_end = frame::HEADER;
     let mut carried_types = BTreeSet::new();
     for s in &sites {
         let end = s
@@ -240,7 +242,7 @@ pub fn plan_function(
             .zip(&s.carry_off)
             .map(|(t, o)| o + size_of(*t))
             .max()
-            .unwrap_or(16);
+            .unwrap_or(frame::HEADER);
         carry_end = carry_end.max(end);
         let saved_end = s
             .saved
@@ -248,7 +250,7 @@ pub fn plan_function(
             .map(|(_, t, o)| o + size_of(*t))
             .max()
             .unwrap_or(end);
-        frame_size = frame_size.max(saved_end.max(end));
+        frame_end = frame_end.max(saved_end.max(end));
         for t in &s.carry[s.level_start..] {
             carried_types.insert(crate::runtime::type_key(*t));
         }
@@ -261,8 +263,8 @@ pub fn plan_function(
     Ok(FuncPlan {
         id,
         ordinal,
-        frame_size: crate::abi::align8(frame_size),
-        carry_end: crate::abi::align8(carry_end),
+        frame_size: frame::frame_size(frame_end),
+        carry_end: frame::abort_reserve(carry_end),
         sites,
         seqs,
         constructs,

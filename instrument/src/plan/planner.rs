@@ -1,12 +1,13 @@
 //! Walks one function's instruction tree and fills in its plan: sites,
 //! constructs, carryover layouts, argument tails and spills, buckets.
 
-use super::tail::tail_start;
+use super::arg_tail::tail_start;
 use super::{ConstructPlan, Ctx, Exit, Item, Kind, SeqPlan, SitePlan, BUCKET};
-use crate::callgraph::Callees;
-use crate::gen::{layout, zero};
-use crate::liveness::Liveness;
-use crate::Error;
+use crate::analysis::callgraph::Callees;
+use crate::analysis::liveness::Liveness;
+use crate::codegen::zero;
+use crate::frame;
+use crate::{Error, Stage};
 use std::collections::{BTreeSet, HashMap};
 use walrus::ir::{Instr, InstrSeqId, InstrSeqType};
 use walrus::{FunctionKind, LocalFunction, LocalId, ModuleLocals, ModuleTypes, ValType};
@@ -88,11 +89,17 @@ impl<'a, 'b> Planner<'a, 'b> {
         self.locals.add(t)
     }
 
+    /// A refusal (ABI §8) naming this function.
     fn err(&self, reason: impl Into<String>) -> Error {
         Error::Unsupported {
             function: self.fname.clone(),
             reason: reason.into(),
         }
+    }
+
+    /// A broken invariant while planning this function: a bug.
+    fn bug(&self, what: impl std::fmt::Display) -> Error {
+        Error::internal(Stage::Plan, format!("function {}: {what}", self.fname))
     }
 
     fn stack_at(
@@ -106,13 +113,11 @@ impl<'a, 'b> Planner<'a, 'b> {
             .then(|| self.cx.facts.at(loc.data()))
             .flatten();
         let Some(at) = facts else {
-            return Err(self.err(format!(
-                "internal: no operand-stack facts for the {what} at position {pos}"
-            )));
+            return Err(self.bug(format!("no operand types for the {what} at position {pos}")));
         };
         let Some(stack) = &at.stack else {
-            return Err(self.err(format!(
-                "internal: operand stack unknown at the {what} at offset {:#x}",
+            return Err(self.bug(format!(
+                "operand stack unknown at the {what} at offset {:#x}",
                 loc.data()
             )));
         };
@@ -152,7 +157,7 @@ impl<'a, 'b> Planner<'a, 'b> {
                 }
                 continue;
             }
-            let children = crate::walk::children(instr);
+            let children = crate::tree::children(instr);
             if children.is_empty() || !self.contains_site(&children) {
                 continue;
             }
@@ -183,7 +188,7 @@ impl<'a, 'b> Planner<'a, 'b> {
                         return true;
                     }
                 }
-                stack.extend(crate::walk::children(instr));
+                stack.extend(crate::tree::children(instr));
             }
         }
         false
@@ -205,7 +210,7 @@ impl<'a, 'b> Planner<'a, 'b> {
                 vec![i.consequent, i.alternative],
             ),
             Instr::Try(t) => {
-                for h in crate::walk::legacy_handlers(&t.catches) {
+                for h in crate::tree::legacy_handlers(&t.catches) {
                     if self.contains_site(&[h]) {
                         return Err(self.err("a fork-path call inside a legacy `catch`/`catch_all` handler (ABI 1 §8)"));
                     }
@@ -224,7 +229,7 @@ impl<'a, 'b> Planner<'a, 'b> {
                 "a reference-typed operand value ({t}) is live across a fork-path call (ABI 1 §8)"
             )));
         }
-        let (offs, _) = layout(&stack[..below], crate::abi::FRAME_HEADER_SIZE);
+        let (offs, _) = frame::carryovers(&stack[..below]);
         let level_off = offs[frame_height.min(below)..].to_vec();
         if results.iter().chain(&params).any(|t| zero(*t).is_none()) {
             return Err(self.err("a block with non-nullable reference parameters or results contains a fork-path call"));
@@ -257,10 +262,8 @@ impl<'a, 'b> Planner<'a, 'b> {
             has.push(self.sites.len() > before);
         }
         let hi = self.sites.len() as u32;
-        let c = self
-            .constructs
-            .get_mut(&(seq, pos))
-            .expect("inserted above");
+        let missing = self.bug("construct plan vanished");
+        let c = self.constructs.get_mut(&(seq, pos)).ok_or(missing)?;
         c.hi = hi;
         if let Kind::If { .. } = c.kind {
             c.kind = Kind::If {
@@ -287,7 +290,7 @@ impl<'a, 'b> Planner<'a, 'b> {
             Instr::ReturnCallIndirect(c) => (c.ty, 1, true),
             Instr::CallRef(c) => (c.ty, 1, false),
             Instr::ReturnCallRef(c) => (c.ty, 1, true),
-            _ => return Err(self.err("internal: not a call")),
+            _ => return Err(self.bug("a fork-path call site is not a call")),
         };
         let params = m.types.params(ty).to_vec();
         let results = m.types.results(ty).to_vec();
@@ -303,7 +306,7 @@ impl<'a, 'b> Planner<'a, 'b> {
         let need_from = if any_import { 0 } else { params.len() };
         let (stack, frame_height) = self.stack_at(seq, pos, "call")?;
         if stack.len() < nargs {
-            return Err(self.err("internal: operand stack shorter than the call's arguments"));
+            return Err(self.bug("operand stack shorter than the call's arguments"));
         }
         let carry = stack[..stack.len() - nargs].to_vec();
         if let Some(t) = carry.iter().find(|t| matches!(t, ValType::Ref(_))) {
@@ -385,8 +388,8 @@ impl<'a, 'b> Planner<'a, 'b> {
             }
             saved_types.push(t);
         }
-        let (carry_off, carry_end) = layout(&carry, crate::abi::FRAME_HEADER_SIZE);
-        let (saved_off, _) = layout(&saved_types, carry_end);
+        let (carry_off, carry_end) = frame::carryovers(&carry);
+        let (saved_off, _) = frame::saved_locals(&saved_types, carry_end);
         let saved = saved_ids
             .into_iter()
             .zip(saved_types)

@@ -18,7 +18,7 @@ use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::rc::Rc;
 
-use cargo_forkify::host::{ExitStatus, ProcessReport, RunReport};
+use forkify_host::{ExitStatus, ProcessReport, RunReport};
 use wasmtime::{Caller, Engine, Extern, ExternType, Instance, Linker, Module, Store, Val};
 
 /// Pids beyond this make the oracle stop (a runaway fixture).

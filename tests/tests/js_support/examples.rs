@@ -1,13 +1,12 @@
-//! Building a `cargo forkify new` project for wasm32, and
-//! `examples/expected.json` in the JSON shape of a RunReport. The Rust
-//! programs of `examples/` are built by `forkify_tests::examples`.
+//! Building a `cargo forkify new` project for wasm32. The Rust programs of
+//! `examples/` are built by `forkify_testkit::examples`, and their expected
+//! runs are `forkify_testkit::expected`.
 
 use std::path::Path;
 use std::process::Command;
 
-use forkify_tests::examples::BUILD_ENV;
-use forkify_tests::{repo_root, run_checked, target_dir};
-use serde_json::{json, Value};
+use forkify_testkit::examples::BUILD_ENV;
+use forkify_testkit::{run_checked, target_dir};
 
 /// Builds the crate at `dir` (a `cargo forkify new` project) for wasm32 as
 /// a debug build into a cached target directory, and returns `<name>.wasm`.
@@ -32,26 +31,4 @@ pub fn build_project(dir: &Path, name: &str) -> Vec<u8> {
     });
     let path = build_dir.join(format!("wasm32-unknown-unknown/debug/{name}.wasm"));
     std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
-}
-
-/// `examples/expected.json`, parsed.
-pub fn expected_json() -> Value {
-    let path = repo_root().join("examples/expected.json");
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-/// The expected run of `program`, in the JSON shape of a RunReport
-/// (`expected.json` writes a status as a bare number).
-pub fn expected_report(program: &str) -> Value {
-    let mut v = expected_json()[program].clone();
-    assert!(v.is_object(), "examples/expected.json has no `{program}`");
-    if let Some(procs) = v["processes"].as_array_mut() {
-        for p in procs {
-            let code = p["status"].clone();
-            p["status"] = json!({ "exited": code });
-        }
-    }
-    v
 }

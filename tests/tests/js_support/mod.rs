@@ -2,7 +2,7 @@
 //! JavaScript host template (`templates/host/forkify-host.mjs`) under Node
 //! and in headless Chromium, building a `cargo forkify new` project, and a
 //! tiny static HTTP server on 127.0.0.1 for the pages. The Rust examples
-//! are built by `forkify_tests::examples`, as for `rust_programs.rs`.
+//! are built by `forkify_testkit::examples`, as for `rust_programs.rs`.
 //!
 //! The JavaScript side lives in `tests/browser/`: `node-run.mjs` runs a job
 //! list under Node, `engines.html` runs the same job list in a page,
@@ -26,8 +26,8 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use cargo_forkify::host::{ExitStatus, ProcessReport, RunOptions, RunReport};
-use forkify_tests::{describe_output, repo_root, run_checked, say, target_dir};
+use forkify_host::{ExitStatus, ProcessReport, RunOptions, RunReport};
+use forkify_testkit::{describe_output, repo_root, run_checked, say, target_dir};
 use serde_json::{json, Value};
 
 use server::StaticServer;

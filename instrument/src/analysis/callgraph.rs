@@ -1,0 +1,288 @@
+//! The fork-path call graph: which functions can reach a fork import, why,
+//! and which call instructions are fork-path calls.
+//!
+//! Direct calls always count. `call_indirect` counts only through the table
+//! slots that can hold a fork-path function of the same type: active element
+//! segments with constant offsets give exact slots; anything that can change
+//! a table (`table.set`/`fill`/`grow`/`copy`/`init`, an imported or exported
+//! table) makes its contents "any function that escapes". `call_ref` counts
+//! for every escaping function of its type. Tail calls count like calls.
+//! This module only reads the module.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use walrus::ir::{Instr, InstrSeqId, Value};
+use walrus::{
+    ConstExpr, ElementItems, ElementKind, FunctionId, FunctionKind, Module, TableId, TypeId,
+};
+
+/// Who can be called by one call instruction.
+#[derive(Debug, Clone)]
+pub enum Callees {
+    /// Exactly this function.
+    Direct(FunctionId),
+    /// Any of these.
+    Set(BTreeSet<FunctionId>),
+}
+
+/// The closure of functions that can reach a fork import.
+#[derive(Debug, Default)]
+pub struct CallGraph {
+    /// Fork imports present in the module.
+    pub fork_imports: BTreeSet<FunctionId>,
+    /// Local functions on a fork path, with the next function on the way
+    /// to a fork import.
+    pub on_path: BTreeMap<FunctionId, FunctionId>,
+    /// Per local function, its call instructions: (seq, position, callees).
+    pub calls: BTreeMap<FunctionId, Vec<(InstrSeqId, usize, Callees)>>,
+}
+
+#[derive(Default)]
+struct TableContents {
+    /// Exact slots from active segments with constant offsets.
+    slots: BTreeMap<u64, FunctionId>,
+    /// Functions placed at positions not known statically.
+    anywhere: BTreeSet<FunctionId>,
+    /// Contents unknown: any escaping function can be there.
+    unknown: bool,
+}
+
+impl CallGraph {
+    /// Builds the graph for `module` with `fork_imports` as seeds.
+    pub fn build(module: &Module, fork_imports: BTreeSet<FunctionId>) -> CallGraph {
+        let escaping = escaping_functions(module);
+        let mut tables: BTreeMap<TableId, TableContents> = BTreeMap::new();
+        for t in module.tables.iter() {
+            let exported = module
+                .exports
+                .iter()
+                .any(|e| matches!(e.item, walrus::ExportItem::Table(id) if id == t.id()));
+            tables.insert(
+                t.id(),
+                TableContents {
+                    unknown: t.import.is_some() || exported,
+                    ..Default::default()
+                },
+            );
+        }
+        for e in module.elements.iter() {
+            if let ElementKind::Active { table, offset } = &e.kind {
+                let funcs = element_functions(&e.items);
+                let Some(tc) = tables.get_mut(table) else {
+                    continue;
+                };
+                match offset {
+                    ConstExpr::Value(Value::I32(o)) => place(tc, *o as u32 as u64, &funcs),
+                    ConstExpr::Value(Value::I64(o)) => place(tc, *o as u64, &funcs),
+                    _ => tc.anywhere.extend(funcs.into_iter().flatten()),
+                }
+            }
+        }
+        // Instructions that change tables at run time.
+        let mut calls: BTreeMap<FunctionId, Vec<(InstrSeqId, usize, Callees)>> = BTreeMap::new();
+        let mut raw: Vec<(FunctionId, InstrSeqId, usize, RawCall)> = Vec::new();
+        for (fid, f) in module.funcs.iter_local() {
+            for seq in crate::tree::all_seqs(f) {
+                let instrs = &f.block(seq).instrs;
+                for (pos, (instr, _)) in instrs.iter().enumerate() {
+                    match instr {
+                        Instr::Call(c) => raw.push((fid, seq, pos, RawCall::Direct(c.func))),
+                        Instr::ReturnCall(c) => raw.push((fid, seq, pos, RawCall::Direct(c.func))),
+                        Instr::CallIndirect(c) => {
+                            let slot = const_slot(instrs, pos);
+                            raw.push((fid, seq, pos, RawCall::Indirect(c.ty, c.table, slot)))
+                        }
+                        Instr::ReturnCallIndirect(c) => {
+                            let slot = const_slot(instrs, pos);
+                            raw.push((fid, seq, pos, RawCall::Indirect(c.ty, c.table, slot)))
+                        }
+                        Instr::CallRef(c) => raw.push((fid, seq, pos, RawCall::Ref(c.ty))),
+                        Instr::ReturnCallRef(c) => raw.push((fid, seq, pos, RawCall::Ref(c.ty))),
+                        Instr::TableSet(t) => mark_unknown(&mut tables, t.table),
+                        Instr::TableFill(t) => mark_unknown(&mut tables, t.table),
+                        Instr::TableGrow(t) => mark_unknown(&mut tables, t.table),
+                        Instr::TableCopy(t) => mark_unknown(&mut tables, t.dst),
+                        Instr::TableInit(t) => mark_unknown(&mut tables, t.table),
+                        _ => {}
+                    }
+                }
+            }
+        }
+        let same_type =
+            |ty: TypeId, f: FunctionId| same_signature(module, ty, module.funcs.get(f).ty());
+        for (fid, seq, pos, call) in raw {
+            let callees = match call {
+                RawCall::Direct(g) => Callees::Direct(g),
+                RawCall::Indirect(ty, table, slot) => {
+                    let tc = &tables[&table];
+                    let set: BTreeSet<FunctionId> = if tc.unknown {
+                        escaping
+                            .iter()
+                            .copied()
+                            .filter(|g| same_type(ty, *g))
+                            .collect()
+                    } else {
+                        let mut s: BTreeSet<FunctionId> = tc.anywhere.clone();
+                        match slot {
+                            Some(k) => s.extend(tc.slots.get(&k)),
+                            None => s.extend(tc.slots.values()),
+                        }
+                        s.into_iter().filter(|g| same_type(ty, *g)).collect()
+                    };
+                    Callees::Set(set)
+                }
+                RawCall::Ref(ty) => Callees::Set(
+                    escaping
+                        .iter()
+                        .copied()
+                        .filter(|g| same_type(ty, *g))
+                        .collect(),
+                ),
+            };
+            calls.entry(fid).or_default().push((seq, pos, callees));
+        }
+        // Reverse edges, then a breadth-first walk from the fork imports so
+        // every member gets its shortest reason.
+        let mut callers: BTreeMap<FunctionId, BTreeSet<FunctionId>> = BTreeMap::new();
+        for (f, cs) in &calls {
+            for (_, _, c) in cs {
+                match c {
+                    Callees::Direct(g) => {
+                        callers.entry(*g).or_default().insert(*f);
+                    }
+                    Callees::Set(s) => {
+                        for g in s {
+                            callers.entry(*g).or_default().insert(*f);
+                        }
+                    }
+                }
+            }
+        }
+        let mut on_path = BTreeMap::new();
+        let mut queue: VecDeque<FunctionId> = fork_imports.iter().copied().collect();
+        while let Some(g) = queue.pop_front() {
+            for f in callers.get(&g).into_iter().flatten() {
+                if !fork_imports.contains(f) && !on_path.contains_key(f) {
+                    on_path.insert(*f, g);
+                    queue.push_back(*f);
+                }
+            }
+        }
+        CallGraph {
+            fork_imports,
+            on_path,
+            calls,
+        }
+    }
+
+    /// True when `f` is a fork import or a fork-path function.
+    pub fn reaches_fork(&self, f: FunctionId) -> bool {
+        self.fork_imports.contains(&f) || self.on_path.contains_key(&f)
+    }
+
+    /// True when a call with these callees is a fork-path call.
+    pub fn is_fork_path_call(&self, c: &Callees) -> bool {
+        match c {
+            Callees::Direct(g) => self.reaches_fork(*g),
+            Callees::Set(s) => s.iter().any(|g| self.reaches_fork(*g)),
+        }
+    }
+
+    /// The chain from `f` to a fork import (empty when `f` is not on a path).
+    pub fn chain(&self, f: FunctionId) -> Vec<FunctionId> {
+        let mut out = Vec::new();
+        let mut cur = f;
+        while let Some(next) = self.on_path.get(&cur) {
+            out.push(cur);
+            cur = *next;
+        }
+        if !out.is_empty() {
+            out.push(cur);
+        }
+        out
+    }
+}
+
+enum RawCall {
+    Direct(FunctionId),
+    Indirect(TypeId, TableId, Option<u64>),
+    Ref(TypeId),
+}
+
+fn place(tc: &mut TableContents, offset: u64, funcs: &[Option<FunctionId>]) {
+    for (i, f) in funcs.iter().enumerate() {
+        if let Some(f) = f {
+            tc.slots.insert(offset + i as u64, *f);
+        }
+    }
+}
+
+fn mark_unknown(tables: &mut BTreeMap<TableId, TableContents>, t: TableId) {
+    if let Some(tc) = tables.get_mut(&t) {
+        tc.unknown = true;
+    }
+}
+
+fn element_functions(items: &ElementItems) -> Vec<Option<FunctionId>> {
+    match items {
+        ElementItems::Functions(v) => v.iter().copied().map(Some).collect(),
+        ElementItems::Expressions(_, v) => v
+            .iter()
+            .map(|e| match e {
+                ConstExpr::RefFunc(f) => Some(*f),
+                _ => None,
+            })
+            .collect(),
+    }
+}
+
+/// A constant table index pushed right before the call.
+fn const_slot(instrs: &[(Instr, walrus::InstrLocId)], pos: usize) -> Option<u64> {
+    match instrs.get(pos.checked_sub(1)?)?.0 {
+        Instr::Const(walrus::ir::Const {
+            value: Value::I32(k),
+        }) => Some(k as u32 as u64),
+        Instr::Const(walrus::ir::Const {
+            value: Value::I64(k),
+        }) => Some(k as u64),
+        _ => None,
+    }
+}
+
+/// Functions that can end up in a table or a typed reference: imports,
+/// exports, element-segment members and `ref.func` targets.
+fn escaping_functions(module: &Module) -> BTreeSet<FunctionId> {
+    let mut s = BTreeSet::new();
+    for f in module.funcs.iter() {
+        if matches!(f.kind, FunctionKind::Import(_)) {
+            s.insert(f.id());
+        }
+    }
+    for e in module.exports.iter() {
+        if let walrus::ExportItem::Function(f) = e.item {
+            s.insert(f);
+        }
+    }
+    for e in module.elements.iter() {
+        s.extend(element_functions(&e.items).into_iter().flatten());
+    }
+    for g in module.globals.iter() {
+        if let walrus::GlobalKind::Local(ConstExpr::RefFunc(f)) = g.kind {
+            s.insert(f);
+        }
+    }
+    for (_, f) in module.funcs.iter_local() {
+        for seq in crate::tree::all_seqs(f) {
+            for (instr, _) in f.block(seq).instrs.iter() {
+                if let Instr::RefFunc(r) = instr {
+                    s.insert(r.func);
+                }
+            }
+        }
+    }
+    s
+}
+
+fn same_signature(module: &Module, a: TypeId, b: TypeId) -> bool {
+    let (ta, tb) = (module.types.get(a), module.types.get(b));
+    ta.params() == tb.params() && ta.results() == tb.results()
+}

@@ -1,0 +1,139 @@
+//! Writes the output module and validates it. When the input allows it,
+//! the output is the input's own sections around the rewritten functions
+//! (ABI §1: other functions keep their exact bytes and indices, see
+//! `walrus_gaps::splice`). Otherwise (DWARF, which walrus rewrites for its
+//! own code layout, or type sections the splice does not map) it is
+//! walrus's whole-module output, where functions are ordered by size, so
+//! the ordinals are renumbered to follow that order first.
+
+use std::collections::BTreeMap;
+
+use walrus::{FunctionId, FunctionKind, Module};
+
+use crate::analysis::index::FunctionIndex;
+use crate::plan::FuncPlan;
+use crate::runtime::Runtime;
+use crate::walrus_gaps::{function_order, splice};
+use crate::{preflight, Error, Result, Stage};
+
+/// Per instrumented function: its index in the output and its ordinal.
+pub type Placement = BTreeMap<FunctionId, (u32, u32)>;
+
+/// Emits `module` (rewritten, with its runtime). `progress` is told when
+/// emission gives way to validation.
+pub fn emit(
+    module: &mut Module,
+    wasm: &[u8],
+    index: &FunctionIndex,
+    plans: &[FuncPlan],
+    rt: &Runtime,
+    progress: &dyn Fn(Stage),
+) -> Result<(Vec<u8>, Placement)> {
+    if splice::applies(wasm) {
+        let spliced = spliced(module, wasm, index, plans)?;
+        progress(Stage::Validate);
+        validate(&spliced)?;
+        let placement = plans
+            .iter()
+            .map(|pl| (pl.id, (index.of(pl.id), pl.ordinal)))
+            .collect();
+        return Ok((spliced, placement));
+    }
+    let placement = renumber_for_walrus_order(module, plans, rt)?;
+    let emitted = module.emit_wasm();
+    progress(Stage::Validate);
+    validate(&emitted).inspect_err(|_| {
+        // Developer aid: keep the module that failed validation.
+        if let Some(path) = std::env::var_os("FORKIFY_DUMP_INVALID") {
+            let _ = std::fs::write(path, &emitted);
+        }
+    })?;
+    Ok((emitted, placement))
+}
+
+/// walrus's output with temporary names that say which function went
+/// where, spliced into the input's bytes.
+fn spliced(
+    module: &mut Module,
+    wasm: &[u8],
+    index: &FunctionIndex,
+    plans: &[FuncPlan],
+) -> Result<Vec<u8>> {
+    let base = index.len() as u32;
+    let mut old: Vec<(u32, FunctionId)> = Vec::new();
+    let mut new: Vec<FunctionId> = Vec::new();
+    for (id, _) in module.funcs.iter_local() {
+        if index.contains(id) {
+            old.push((index.of(id), id));
+        } else {
+            new.push(id);
+        }
+    }
+    old.sort();
+    let mut map = splice::SpliceMap {
+        rewritten: plans.iter().map(|pl| index.of(pl.id)).collect(),
+        ..Default::default()
+    };
+    let mut saved = Vec::new();
+    let all = old
+        .iter()
+        .map(|(i, id)| (*i, *id))
+        .chain(new.iter().enumerate().map(|(k, id)| (base + k as u32, *id)));
+    for (n, (final_idx, id)) in all.enumerate() {
+        let f = module.funcs.get_mut(id);
+        if final_idx >= base {
+            map.new_names
+                .push((final_idx, f.name.clone().unwrap_or_default()));
+        }
+        saved.push((id, f.name.replace(format!("{}{n}", splice::MARKER))));
+        map.marker_final.push(final_idx);
+    }
+    let marked = module.emit_wasm();
+    for (id, name) in saved {
+        module.funcs.get_mut(id).name = name;
+    }
+    splice::splice(wasm, &marked, &map).ok_or_else(|| {
+        Error::internal(
+            Stage::Emit,
+            "the rewritten functions could not be spliced into the input",
+        )
+    })
+}
+
+/// Gives the instrumented functions ordinals in walrus's output order and
+/// rewrites the ordinals their code carries (instruction counts, hence that
+/// order, do not change).
+fn renumber_for_walrus_order(
+    module: &mut Module,
+    plans: &[FuncPlan],
+    rt: &Runtime,
+) -> Result<Placement> {
+    let out_index = function_order::output_indices(module);
+    let mut ours: Vec<(u32, FunctionId)> = plans
+        .iter()
+        .map(|pl| (out_index.get(&pl.id).copied().unwrap_or(u32::MAX), pl.id))
+        .collect();
+    ours.sort();
+    let mut placement = BTreeMap::new();
+    for (ordinal, (index, id)) in ours.into_iter().enumerate() {
+        let ordinal = ordinal as u32;
+        placement.insert(id, (index, ordinal));
+        if let FunctionKind::Local(f) = &mut module.funcs.get_mut(id).kind {
+            crate::rewrite::renumber(f, rt, ordinal)?;
+        }
+    }
+    Ok(placement)
+}
+
+/// Validates an output with the features inputs may use.
+pub fn validate(bytes: &[u8]) -> Result<()> {
+    wasmparser::Validator::new_with_features(preflight::features())
+        .validate_all(bytes)
+        .map(|_| ())
+        .map_err(|e| {
+            Error::internal(
+                Stage::Validate,
+                format!("the instrumented module does not validate: {e}"),
+            )
+        })
+}

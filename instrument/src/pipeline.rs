@@ -1,0 +1,292 @@
+//! Orders the stages: preflight, parse, call graph, operand types, plans,
+//! runtime, rewrite, section, emit, validate. Each stage is entered through
+//! [`Progress`], so a panic anywhere (walrus's included) becomes an
+//! [`Error::Internal`] naming the stage it happened in, and bad input never
+//! takes the caller down.
+
+use std::cell::Cell;
+use std::collections::BTreeSet;
+
+use walrus::{FunctionId, FunctionKind, Module, ValType};
+
+use crate::analysis::callgraph::CallGraph;
+use crate::analysis::index::{self, FunctionIndex};
+use crate::plan::{plan_function, Ctx, FuncPlan};
+use crate::walrus_gaps::{self, operand_types::OperandTypes};
+use crate::{
+    emit, frame, preflight, runtime, Config, Error, FunctionReport, Report, Result, Stage,
+};
+
+/// An instrumented module and what was done to it.
+#[derive(Debug, Clone)]
+pub struct Instrumented {
+    /// The output module.
+    pub bytes: Vec<u8>,
+    /// What was done.
+    pub report: Report,
+}
+
+/// Why a function is on a fork path: the chain of calls from it to a fork
+/// import, each step written as a function name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Explanation {
+    /// The function asked about, then each callee, ending at a fork import.
+    /// Empty when the function is not on a fork path.
+    pub chain: Vec<String>,
+}
+
+/// Instruments `wasm` for fork ABI 1.
+///
+/// A module that imports none of the fork imports comes back unchanged
+/// (`report.passed_through`). Errors name the function and the reason;
+/// [`Error::Internal`] is a bug in forkify, never an answer about the input.
+pub fn instrument(wasm: &[u8], config: &Config) -> Result<Instrumented> {
+    guarded(|p| run(wasm, config, p))
+}
+
+/// Explains why `function` (a name or `func[INDEX]`) is on a fork path.
+pub fn explain(wasm: &[u8], config: &Config, function: &str) -> Result<Explanation> {
+    guarded(|p| {
+        preflight::check(wasm, config)?;
+        p.enter(Stage::Parse);
+        let module = walrus_gaps::parse(wasm)?;
+        let index = FunctionIndex::build(&module);
+        p.enter(Stage::CallGraph);
+        let forks = index::fork_imports(&module, config)?;
+        let graph = CallGraph::build(&module, forks);
+        let id = index
+            .find(function)
+            .ok_or_else(|| Error::NoSuchFunction(function.to_string()))?;
+        let chain = graph.chain(id).into_iter().map(|f| index.name(f)).collect();
+        Ok(Explanation { chain })
+    })
+}
+
+/// The stage the pipeline is in, for the error a panic turns into.
+pub struct Progress(Cell<Stage>);
+
+impl Progress {
+    /// Marks the start of `stage`.
+    pub fn enter(&self, stage: Stage) {
+        self.0.set(stage);
+    }
+}
+
+/// Runs `f`, turning a panic into an [`Error::Internal`] of the stage it
+/// happened in.
+fn guarded<T>(f: impl FnOnce(&Progress) -> Result<T>) -> Result<T> {
+    let progress = Progress(Cell::new(Stage::Preflight));
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&progress))) {
+        Ok(r) => r,
+        Err(p) => {
+            let msg = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(Error::internal(progress.0.get(), format!("panic: {msg}")))
+        }
+    }
+}
+
+/// The transform proper.
+fn run(wasm: &[u8], config: &Config, p: &Progress) -> Result<Instrumented> {
+    let pre = preflight::check(wasm, config)?;
+    if pre.fork_imports_found.is_empty() {
+        return Ok(Instrumented {
+            bytes: wasm.to_vec(),
+            report: Report {
+                passed_through: true,
+                bytes_before: wasm.len(),
+                bytes_after: wasm.len(),
+                ..Default::default()
+            },
+        });
+    }
+    p.enter(Stage::Parse);
+    let mut module = walrus_gaps::parse(wasm)?;
+    let index = FunctionIndex::build(&module);
+
+    p.enter(Stage::CallGraph);
+    let forks = index::fork_imports(&module, config)?;
+    let graph = CallGraph::build(&module, forks);
+    for f in graph.on_path.keys() {
+        if let FunctionKind::Local(lf) = &mut module.funcs.get_mut(*f).kind {
+            walrus_gaps::dead_code::truncate(lf);
+        }
+    }
+    let (memory, is64) = module
+        .memories
+        .iter()
+        .next()
+        .map(|m| (m.id(), m.memory64))
+        .ok_or_else(|| {
+            Error::Module(
+                "the module has no memory: fork needs memory 0 for the save buffer".into(),
+            )
+        })?;
+    let ptr_width = if is64 { 8 } else { 4 };
+
+    // Functions on a fork path, in function-index order (their ordinals).
+    let mut targets: Vec<FunctionId> = graph.on_path.keys().copied().collect();
+    targets.sort_by_key(|f| index.of(*f));
+
+    p.enter(Stage::Analysis);
+    let code_pos: std::collections::BTreeMap<FunctionId, usize> = module
+        .funcs
+        .iter_local()
+        .enumerate()
+        .map(|(i, (id, _))| (id, i))
+        .collect();
+    let wanted: BTreeSet<usize> = targets
+        .iter()
+        .filter_map(|f| code_pos.get(f).copied())
+        .collect();
+    let facts = OperandTypes::collect(wasm, preflight::features(), &wanted).map_err(|e| {
+        Error::internal(
+            Stage::Analysis,
+            format!("re-validating a valid module: {e}"),
+        )
+    })?;
+
+    p.enter(Stage::Plan);
+    let plans = plan_all(&mut module, &graph, &facts, &index, &targets)?;
+
+    p.enter(Stage::Runtime);
+    let snap = runtime::snapshot(&module, ptr_width);
+    let abort_reserve = plans
+        .iter()
+        .map(|p| p.carry_end)
+        .max()
+        .unwrap_or(frame::HEADER);
+    let max_frame = plans.iter().map(|p| p.frame_size).max().unwrap_or(0);
+    let mut carried: BTreeSet<u8> = BTreeSet::new();
+    for pl in &plans {
+        carried.extend(&pl.carried_types);
+    }
+    let scratch_types: Vec<ValType> = [
+        ValType::I32,
+        ValType::I64,
+        ValType::F32,
+        ValType::F64,
+        ValType::V128,
+    ]
+    .into_iter()
+    .filter(|t| carried.contains(&runtime::type_key(*t)))
+    .collect();
+    let mem = runtime::add_globals(&mut module, memory, is64);
+    let rt = runtime::add_runtime(&mut module, mem, &scratch_types, &snap, abort_reserve);
+
+    p.enter(Stage::Rewrite);
+    let mut functions = Vec::new();
+    for pl in &plans {
+        let locals_before = locals_used(&module, pl.id);
+        if let FunctionKind::Local(f) = &mut module.funcs.get_mut(pl.id).kind {
+            crate::rewrite::rewrite(f, &mut module.types, &rt, pl);
+        }
+        functions.push(FunctionReport {
+            index: index.of(pl.id),
+            name: index.name(pl.id),
+            ordinal: pl.ordinal,
+            call_sites: pl.sites.len() as u32,
+            locals_before: locals_before.saturating_sub(pl.locals_added),
+            locals_added: pl.locals_added,
+            frame_size: pl.frame_size,
+        });
+    }
+
+    p.enter(Stage::Runtime);
+    let fork_imports: Vec<String> = config
+        .sorted_fork_imports()
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    let data = runtime::section(
+        ptr_width,
+        snap.frames_offset,
+        plans.len() as u32,
+        max_frame,
+        abort_reserve,
+        &config.tool,
+        fork_imports,
+    );
+    module.customs.add(walrus::RawCustomSection {
+        name: forkify_abi::SECTION_NAME.to_string(),
+        data,
+    });
+    module
+        .producers
+        .add_processed_by("cargo-forkify", env!("CARGO_PKG_VERSION"));
+
+    p.enter(Stage::Emit);
+    let (bytes, placement) = emit::emit(&mut module, wasm, &index, &plans, &rt, &|s| p.enter(s))?;
+    for (f, pl) in functions.iter_mut().zip(&plans) {
+        if let Some((out_index, ordinal)) = placement.get(&pl.id) {
+            f.index = *out_index;
+            f.ordinal = *ordinal;
+        }
+    }
+    functions.sort_by_key(|f| f.ordinal);
+    Ok(Instrumented {
+        report: Report {
+            passed_through: false,
+            pointer_width: ptr_width as u8,
+            bytes_before: wasm.len(),
+            bytes_after: bytes.len(),
+            frames_offset: snap.frames_offset,
+            abort_reserve,
+            max_frame_size: max_frame,
+            fork_imports_found: pre.fork_imports_found,
+            functions,
+        },
+        bytes,
+    })
+}
+
+/// Plans every fork-path function. Planning reads the module; the only
+/// thing it adds is spill locals, so the locals arena is lent to it.
+fn plan_all(
+    module: &mut Module,
+    graph: &CallGraph,
+    facts: &OperandTypes,
+    index: &FunctionIndex,
+    targets: &[FunctionId],
+) -> Result<Vec<FuncPlan>> {
+    let mut locals = std::mem::take(&mut module.locals);
+    let name = |id: FunctionId| index.name(id);
+    let cx = Ctx {
+        module,
+        graph,
+        facts,
+        name: &name,
+    };
+    let plans: Result<Vec<FuncPlan>> = targets
+        .iter()
+        .enumerate()
+        .map(|(ordinal, f)| plan_function(&cx, *f, ordinal as u32, &mut locals))
+        .collect();
+    module.locals = locals;
+    plans
+}
+
+/// Locals (parameters excluded) the function's body uses.
+fn locals_used(module: &Module, id: FunctionId) -> u32 {
+    let FunctionKind::Local(f) = &module.funcs.get(id).kind else {
+        return 0;
+    };
+    let mut seen = BTreeSet::new();
+    for seq in crate::tree::all_seqs(f) {
+        for (instr, _) in f.block(seq).instrs.iter() {
+            match instr {
+                walrus::ir::Instr::LocalGet(g) => seen.insert(g.local),
+                walrus::ir::Instr::LocalSet(s) => seen.insert(s.local),
+                walrus::ir::Instr::LocalTee(t) => seen.insert(t.local),
+                _ => false,
+            };
+        }
+    }
+    for a in &f.args {
+        seen.remove(a);
+    }
+    seen.len() as u32
+}
