@@ -6,10 +6,12 @@
 # Builds the CLI, the examples, the bench guests and the harness; installs
 # Binaryen 132 (npm `binaryen`, pinned by bench/package-lock.json) into
 # bench/node_modules when missing; fetches the third-party modules of
-# bench/npm-inputs.json from the npm registry into target/bench/npm; runs
-# every measurement; writes target/bench/results.json, copies it to
-# bench/results.json, draws bench/results.png and renders the tables into
-# BENCHMARKS.md. Takes about 15 minutes on 2 cores (plus builds).
+# bench/npm-inputs.json and bench/workloads.json from the npm registry into
+# target/bench/npm; runs every measurement; writes target/bench/results.json,
+# copies it to bench/results.json, draws bench/results.png and renders the
+# tables into BENCHMARKS.md. Takes about 15 minutes on 2 cores (plus builds),
+# plus about 7 for the real-program workloads (`--only workload` runs only
+# those).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD

@@ -54,6 +54,12 @@ pub struct ToolResult {
     pub locals_added_total: Option<i64>,
     /// How the instrumented functions were matched to the input's.
     pub locals_note: Option<String>,
+    /// forkify only: fork-path call sites (the `--stats` table's sum).
+    pub call_sites: Option<u64>,
+    /// forkify only: bytes added to the instrumented functions, by
+    /// category (`--stats`: dispatch, landing, unwind check, frame write,
+    /// abort re-issue, restore, shell; estimates before re-encoding).
+    pub added_bytes: Option<BTreeMap<String, u64>>,
 }
 
 /// All tools on one input.
@@ -274,7 +280,39 @@ fn forkify_locals(
         )
     };
     set_locals(r, &added, note);
+    let (sites, parts) = stats_sites_and_bytes(&stats);
+    r.call_sites = Some(sites);
+    r.added_bytes = Some(parts);
     Ok(())
+}
+
+/// From `--stats` text: the sum of the call-sites column and the
+/// "added to the instrumented functions (estimated bytes): k v, …" line.
+fn stats_sites_and_bytes(stats: &str) -> (u64, BTreeMap<String, u64>) {
+    let mut sites = 0;
+    let mut parts = BTreeMap::new();
+    for l in stats.lines() {
+        if let Some(rest) = l
+            .trim()
+            .strip_prefix("added to the instrumented functions (estimated bytes):")
+        {
+            for part in rest.split(',') {
+                let part = part.trim();
+                if let Some((k, v)) = part.rsplit_once(' ') {
+                    if let Ok(v) = v.parse() {
+                        parts.insert(k.to_string(), v);
+                    }
+                }
+            }
+            continue;
+        }
+        let t: Vec<&str> = l.split_whitespace().collect();
+        let n = t.len();
+        if n >= 4 && t[n - 3..].iter().all(|x| x.parse::<u32>().is_ok()) {
+            sites += t[n - 3].parse::<u64>().unwrap_or(0);
+        }
+    }
+    (sites, parts)
 }
 
 /// How many elements two sorted lists share (as multisets).

@@ -7,8 +7,15 @@
 //! forkify-bench report RESULTS.json BENCHMARKS.md                  render the tables into the file
 //! forkify-bench roundtrip IN.wasm OUT.wasm                         walrus parse + emit (the floor)
 //! forkify-bench gen-large OUT.wasm                                 write the synthetic large module
+//! forkify-bench depth [--forkify [LABEL=]BIN]... [--no-chromium]    the depth probes alone (bench/depth-quick.sh)
 //! ```
+//!
+//! `FORKIFY_BIN` overrides `target/release/cargo-forkify`.
+//! `WORKLOAD_FORKIFY_EXTRA=LABEL=BIN[,LABEL=BIN]` adds forkify binaries to
+//! the real-program workloads (`--only workload`; bench/src/workload.rs).
 
+mod depth;
+mod depth_probes;
 mod gen_large;
 mod instr;
 mod latency;
@@ -18,6 +25,7 @@ mod report;
 mod runtime;
 mod tools;
 mod wasm_stats;
+mod workload;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -38,11 +46,15 @@ pub struct Results {
     pub single_run_over_s: f64,
     pub timeout_s: f64,
     pub inputs: Vec<instr::InputResult>,
-    pub depth: Vec<runtime::DepthResult>,
+    #[serde(flatten)]
+    pub depth: depth::Section,
     pub overhead: Vec<runtime::OverheadResult>,
     pub spin_n: u32,
     pub latency: Vec<latency::LatencyResult>,
     pub latency_forks_per_run: u32,
+    /// The real-program workloads (bench/src/workload.rs); null when
+    /// `--only` left them out.
+    pub workload: Option<workload::Section>,
     pub harness_seconds: f64,
 }
 
@@ -79,8 +91,9 @@ fn real_main() -> Result<()> {
             report::render_into(&results, Path::new(&args[2]))
         }
         Some("run") => run(&args[1..]),
+        Some("depth") => depth::cli(&args[1..]),
         _ => bail!(
-            "usage: forkify-bench run --repo DIR --out DIR [--runs N] [--only a,b] | report RESULTS.json BENCHMARKS.md | roundtrip IN OUT | gen-large OUT"
+            "usage: forkify-bench run --repo DIR --out DIR [--runs N] [--only a,b] | report RESULTS.json BENCHMARKS.md | roundtrip IN OUT | gen-large OUT | depth [--repo DIR] [--out DIR] [--forkify [LABEL=]BIN]... [--no-chromium] [--fresh-process]"
         ),
     }
 }
@@ -146,7 +159,9 @@ fn run(args: &[String]) -> Result<()> {
     let out = o.out.canonicalize()?;
     let log = |msg: &str| eprintln!("[{:6.1}s] {msg}", started.elapsed().as_secs_f64());
     let tb = Toolbox {
-        forkify: repo.join("target/release/cargo-forkify"),
+        forkify: std::env::var_os("FORKIFY_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| repo.join("target/release/cargo-forkify")),
         wasm_opt: repo.join("bench/node_modules/binaryen/bin/wasm-opt"),
         node: PathBuf::from("node"),
         harness: std::env::current_exe()?,
@@ -160,7 +175,17 @@ fn run(args: &[String]) -> Result<()> {
         }
     }
 
-    let mut inputs = collect_inputs(&repo, &out, &log)?;
+    // `--only workload` (and `--only depth`) needs none of the
+    // instrumentation inputs.
+    let workload_only = o.only.as_ref().is_some_and(|v| {
+        v.iter()
+            .all(|s| s == "workload" || s.starts_with("workload-") || s == "depth")
+    });
+    let mut inputs = if workload_only {
+        Vec::new()
+    } else {
+        collect_inputs(&repo, &out, &log)?
+    };
     if let Some(only) = &o.only {
         inputs.retain(|i| only.contains(&i.name));
     }
@@ -179,26 +204,23 @@ fn run(args: &[String]) -> Result<()> {
         results.push(instr::bench_input(&tb, input, &out_dir, o.budget, &mut l)?);
     }
 
-    let mut depth = Vec::new();
     let mut overhead = Vec::new();
     let spin_n = 20_000_000;
-    if inputs.iter().any(|i| i.name == "bench-walk") {
-        let variants = variants(&tb, &out_dir, &inputs, "bench-walk")?;
-        let js = repo.join("bench/js/depth.mjs");
-        for (tier, flags) in runtime::TIERS {
-            for v in &variants {
-                let (max_depth, probes) = runtime::max_depth(&tb.node, flags, &js, &v.path)?;
-                log(&format!("  depth {tier} {}: {max_depth}", v.label));
-                depth.push(runtime::DepthResult {
-                    tier: tier.into(),
-                    node_flags: flags.iter().map(|s| s.to_string()).collect(),
-                    variant: v.label.clone(),
-                    max_depth,
-                    probes,
-                });
-            }
-        }
-    }
+    let depth = if o
+        .only
+        .as_ref()
+        .is_none_or(|v| v.iter().any(|s| s == "depth" || s == "bench-walk"))
+    {
+        depth::measure(
+            &tb,
+            &repo,
+            &out.join("depth"),
+            &depth::Config::full(&tb, &out),
+            &log,
+        )?
+    } else {
+        depth::Section::default()
+    };
     if inputs.iter().any(|i| i.name == "bench-spin") {
         let variants = variants(&tb, &out_dir, &inputs, "bench-spin")?;
         let rounds = o.budget.runs.max(5) * 4 + 1;
@@ -234,6 +256,19 @@ fn run(args: &[String]) -> Result<()> {
         }
     }
 
+    let workload = if workload::wanted(o.only.as_deref()) {
+        Some(workload::measure(
+            &tb,
+            &repo,
+            &out,
+            o.only.as_deref(),
+            o.budget.runs,
+            &log,
+        )?)
+    } else {
+        None
+    };
+
     let results = Results {
         machine: machine(&tb, &repo)?,
         runs: o.budget.runs,
@@ -245,6 +280,7 @@ fn run(args: &[String]) -> Result<()> {
         spin_n,
         latency: lat,
         latency_forks_per_run: latency::FORKS,
+        workload,
         harness_seconds: started.elapsed().as_secs_f64(),
     };
     let path = out.join("results.json");

@@ -2,7 +2,7 @@
 //! registry at run time with `npm pack` (pinned versions, listed in
 //! bench/npm-inputs.json) into a cache under target/bench/npm.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
@@ -26,34 +26,7 @@ pub fn fetch(repo: &Path, cache: &Path, log: &dyn Fn(&str)) -> Result<Vec<Input>
         .with_context(|| format!("cannot read {}", list.display()))?;
     let mut inputs = Vec::new();
     for e in entries {
-        let dir = cache.join(e.package.trim_start_matches('@').replace(['/', '@'], "-"));
-        let path = dir.join("package").join(&e.file);
-        if !path.exists() {
-            log(&format!("fetching {} from the npm registry", e.package));
-            std::fs::create_dir_all(&dir)?;
-            let out = Command::new("npm")
-                .args(["pack", "--silent", &e.package, "--pack-destination"])
-                .arg(&dir)
-                .output()
-                .context("cannot run npm")?;
-            let tgz = String::from_utf8_lossy(&out.stdout).trim().to_string();
-            if !out.status.success() || tgz.is_empty() {
-                bail!(
-                    "npm pack {} failed: {}",
-                    e.package,
-                    String::from_utf8_lossy(&out.stderr)
-                );
-            }
-            let status = Command::new("tar")
-                .arg("xzf")
-                .arg(dir.join(tgz.lines().last().unwrap_or(&tgz)))
-                .arg("-C")
-                .arg(&dir)
-                .status()?;
-            if !status.success() || !path.exists() {
-                bail!("{} has no {}", e.package, e.file);
-            }
-        }
+        let path = fetch_package(cache, &e.package, &e.file, log)?.join(&e.file);
         inputs.push(Input {
             name: e.name,
             origin: format!("npm {} ({})", e.package, e.file),
@@ -63,4 +36,44 @@ pub fn fetch(repo: &Path, cache: &Path, log: &dyn Fn(&str)) -> Result<Vec<Input>
         });
     }
     Ok(inputs)
+}
+
+/// Fetches `package` (`name@version`) into `cache` unless a previous
+/// fetch left `file` in it; returns the unpacked package directory (the
+/// tarball's `package/`).
+pub fn fetch_package(
+    cache: &Path,
+    package: &str,
+    file: &str,
+    log: &dyn Fn(&str),
+) -> Result<PathBuf> {
+    let dir = cache.join(package.trim_start_matches('@').replace(['/', '@'], "-"));
+    let pkg = dir.join("package");
+    if pkg.join(file).exists() {
+        return Ok(pkg);
+    }
+    log(&format!("fetching {package} from the npm registry"));
+    std::fs::create_dir_all(&dir)?;
+    let out = Command::new("npm")
+        .args(["pack", "--silent", package, "--pack-destination"])
+        .arg(&dir)
+        .output()
+        .context("cannot run npm")?;
+    let tgz = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if !out.status.success() || tgz.is_empty() {
+        bail!(
+            "npm pack {package} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let status = Command::new("tar")
+        .arg("xzf")
+        .arg(dir.join(tgz.lines().last().unwrap_or(&tgz)))
+        .arg("-C")
+        .arg(&dir)
+        .status()?;
+    if !status.success() || !pkg.join(file).exists() {
+        bail!("{package} has no {file}");
+    }
+    Ok(pkg)
 }

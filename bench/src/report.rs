@@ -13,18 +13,28 @@ const BEGIN: &str =
 const END: &str = "<!-- bench:end -->";
 
 /// Writes the tables into `path`, replacing what is between the markers
-/// (or appending them when the file has none).
+/// (or appending them when the file has none); the workload tables have
+/// their own pair of markers.
 pub fn render_into(results: &Value, path: &Path) -> Result<()> {
     let old = std::fs::read_to_string(path).unwrap_or_default();
-    let body = render(results)?;
-    let new = match (old.find(BEGIN), old.find(END)) {
-        (Some(b), Some(e)) if b < e => {
-            format!("{}{BEGIN}\n{body}{}", &old[..b], &old[e..])
-        }
-        _ => format!("{old}{BEGIN}\n{body}{END}\n"),
-    };
+    let new = splice(&old, BEGIN, END, &render(results)?);
+    let new = splice(
+        &new,
+        crate::workload::BEGIN,
+        crate::workload::END,
+        &crate::workload::render(results)?,
+    );
     std::fs::write(path, new)?;
     Ok(())
+}
+
+/// `old` with `body` between `begin` and `end` (appended with both
+/// markers when `old` lacks them).
+fn splice(old: &str, begin: &str, end: &str, body: &str) -> String {
+    match (old.find(begin), old.find(end)) {
+        (Some(b), Some(e)) if b < e => format!("{}{begin}\n{body}{}", &old[..b], &old[e..]),
+        _ => format!("{old}{begin}\n{body}{end}\n"),
+    }
 }
 
 fn s<'a>(v: &'a Value, k: &str) -> &'a str {
@@ -178,6 +188,47 @@ fn render(r: &Value) -> Result<String> {
         }
     }
 
+    writeln!(o, "\n### Code growth per fork-path call site\n")?;
+    writeln!(o, "Code-section growth divided by forkify's fork-path call sites (the `--stats` table); Asyncify -O's growth is divided by the same count (it instruments every call in the functions it instruments, so this is its cost per forkify site, not per call it rewrites). The breakdown is forkify's own estimate of the bytes it adds to the instrumented functions, before walrus re-encodes them; the runtime functions and the remainder are not in it.\n")?;
+    writeln!(
+        o,
+        "| input | fork-path sites | forkify B/site | Asyncify -O B/site | forkify breakdown (bytes) |"
+    )?;
+    writeln!(o, "|---|---:|---:|---:|---|")?;
+    for i in inputs {
+        let Some(fk) = tool(i, "forkify").filter(|t| t["ok"].as_bool() == Some(true)) else {
+            continue;
+        };
+        let sites = u(fk, "call_sites");
+        if sites == 0 {
+            continue;
+        }
+        let before = u(i, "code_size") as f64;
+        let per = |t: Option<&Value>| match t {
+            Some(t) if t["ok"].as_bool() == Some(true) => {
+                format!("{:.1}", (u(t, "code_size") as f64 - before) / sites as f64)
+            }
+            t => not_ok(t),
+        };
+        let parts: Vec<String> = fk["added_bytes"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| format!("{k} {}", thousands(v.as_u64().unwrap_or(0))))
+                    .collect()
+            })
+            .unwrap_or_default();
+        writeln!(
+            o,
+            "| {} | {} | {} | {} | {} |",
+            s(&i["input"], "name"),
+            thousands(sites),
+            per(Some(fk)),
+            per(tool(i, "asyncify-O")),
+            parts.join(", ")
+        )?;
+    }
+
     writeln!(
         o,
         "\n### Instrumented functions and declared locals added per instrumented function\n"
@@ -313,46 +364,7 @@ fn render(r: &Value) -> Result<String> {
         }
     )?;
 
-    let depth = r["depth"].as_array().cloned().unwrap_or_default();
-    if !depth.is_empty() {
-        writeln!(
-            o,
-            "\n### V8 recursion depth (`bench/guests/walk`, fresh Node process per probe)\n"
-        )?;
-        writeln!(
-            o,
-            "Deepest `walk(depth)` that completes; ratio to un-instrumented in parentheses.\n"
-        )?;
-        let tiers: Vec<String> = dedup(depth.iter().map(|d| {
-            format!(
-                "{} (`{}`)",
-                s(d, "tier"),
-                d["node_flags"][0].as_str().unwrap_or("")
-            )
-        }));
-        writeln!(o, "| variant | {} |", tiers.join(" | "))?;
-        writeln!(o, "|---|{}", "---:|".repeat(tiers.len()))?;
-        for v in dedup(depth.iter().map(|d| s(d, "variant").to_string())) {
-            let mut cells = Vec::new();
-            for t in dedup(depth.iter().map(|d| s(d, "tier").to_string())) {
-                let base = depth
-                    .iter()
-                    .find(|d| s(d, "tier") == t && s(d, "variant") == "un-instrumented");
-                let this = depth
-                    .iter()
-                    .find(|d| s(d, "tier") == t && s(d, "variant") == v);
-                cells.push(match (base, this) {
-                    (Some(b), Some(x)) => format!(
-                        "{} ({:.2}×)",
-                        thousands(u(x, "max_depth")),
-                        u(x, "max_depth") as f64 / u(b, "max_depth") as f64
-                    ),
-                    _ => "–".into(),
-                });
-            }
-            writeln!(o, "| {v} | {} |", cells.join(" | "))?;
-        }
-    }
+    o.push_str(&render_depth(r)?);
 
     let ov = r["overhead"].as_array().cloned().unwrap_or_default();
     if !ov.is_empty() {
@@ -428,4 +440,267 @@ fn dedup(it: impl Iterator<Item = String>) -> Vec<String> {
         }
     }
     v
+}
+
+/// The depth tables (bench/src/depth.rs): also printed by `forkify-bench
+/// depth`. Reads results without `probe`/`engine` (older runs) as
+/// bench-walk on Node.
+pub fn render_depth(r: &Value) -> Result<String> {
+    let mut o = String::new();
+    let depth = r["depth"].as_array().cloned().unwrap_or_default();
+    if depth.is_empty() {
+        return Ok(o);
+    }
+    let probe = |d: &Value| d["probe"].as_str().unwrap_or("bench-walk").to_string();
+    let engine = |d: &Value| d["engine"].as_str().unwrap_or("Node").to_string();
+    let flags = |d: &Value| {
+        d.get("v8_flags")
+            .or_else(|| d.get("node_flags"))
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default()
+    };
+    let infos = r["depth_probes"].as_array().cloned().unwrap_or_default();
+    let info = |p: &str| infos.iter().find(|i| s(i, "name") == p);
+    writeln!(o, "\n### V8 recursion depth\n")?;
+    let chromium_ran = depth.iter().any(|d| engine(d) == "Chromium");
+    writeln!(
+        o,
+        "Deepest `walk(depth)` that completes, ratio to un-instrumented in parentheses; the fork import returns without forking. Node {}: {}, default 984 KiB stack. {} Each attempt calls `walk(warm)` first, so the deep call compiles nothing. V8 frames grow in 8-byte slots: one more slot on a 64-byte frame costs 11% of the depth.{}\n",
+        r["depth_node"]
+            .as_str()
+            .or(r["machine"]["node"].as_str())
+            .unwrap_or("?"),
+        r["depth_node_method"]
+            .as_str()
+            .unwrap_or("fresh process per probe"),
+        if chromium_ran {
+            format!(
+                "Chromium: {}, `--headless --dump-dom`, the whole search in one page, a new module per attempt under the default flags (so every deep call starts in Liftoff, as a page's first call does). Chromium's TurboFan inlines wasm calls (the recursive one too), which Node 20's does not: a ratio above 1.00× there is inlining; the no-inlining column shows frame size alone.",
+                r["depth_chromium"].as_str().unwrap_or("?")
+            )
+        } else {
+            format!(
+                "Chromium: {}.",
+                r["depth_chromium"].as_str().unwrap_or("not run")
+            )
+        },
+        if infos.is_empty() {
+            ""
+        } else {
+            " walk locals: declared locals of the recursive function. ✗: a forkify variant below the probe's target ratio."
+        }
+    )?;
+    for i in &infos {
+        writeln!(
+            o,
+            "- **{}** (target {:.2}×, {} fork-path call sites in the recursive function): {}",
+            s(i, "name"),
+            f(i, "target"),
+            i["walk_sites"].as_u64().map_or("?".into(), thousands),
+            s(i, "about")
+        )?;
+    }
+    if !infos.is_empty() {
+        writeln!(o)?;
+    }
+    let cols: Vec<(String, String, String)> = dedup(
+        depth
+            .iter()
+            .map(|d| format!("{}\u{1}{}\u{1}{}", engine(d), s(d, "tier"), flags(d))),
+    )
+    .into_iter()
+    .map(|c| {
+        let mut it = c.split('\u{1}').map(String::from);
+        (
+            it.next().unwrap_or_default(),
+            it.next().unwrap_or_default(),
+            it.next().unwrap_or_default(),
+        )
+    })
+    .collect();
+    let heads: Vec<String> = cols
+        .iter()
+        .map(|(e, t, fl)| {
+            if fl.is_empty() {
+                format!("{e} {t}")
+            } else {
+                format!("{e} {t} (`{fl}`)")
+            }
+        })
+        .collect();
+    writeln!(
+        o,
+        "| probe | variant | walk locals | {} |",
+        heads.join(" | ")
+    )?;
+    writeln!(o, "|---|---|---:|{}", "---:|".repeat(cols.len()))?;
+    let mut below = Vec::new();
+    let mut errors = Vec::new();
+    for p in dedup(depth.iter().map(probe)) {
+        let target = info(&p).map_or(0.0, |i| f(i, "target"));
+        let vinfo = |v: &str| {
+            info(&p).and_then(|i| {
+                i["variants"]
+                    .as_array()?
+                    .iter()
+                    .find(|x| s(x, "label") == v)
+                    .cloned()
+            })
+        };
+        let base_locals = vinfo("un-instrumented").and_then(|x| x["walk_locals"].as_u64());
+        for v in dedup(
+            depth
+                .iter()
+                .filter(|d| probe(d) == p)
+                .map(|d| s(d, "variant").to_string()),
+        ) {
+            let locals = match (
+                vinfo(&v).and_then(|x| x["walk_locals"].as_u64()),
+                base_locals,
+            ) {
+                (Some(n), Some(b)) if v != "un-instrumented" => {
+                    format!("{n} ({:+})", n as i64 - b as i64)
+                }
+                (Some(n), _) => n.to_string(),
+                _ => "–".into(),
+            };
+            let mut cells = Vec::new();
+            for (e, t, _) in &cols {
+                let find = |var: &str| {
+                    depth.iter().find(|d| {
+                        probe(d) == p
+                            && engine(d) == *e
+                            && s(d, "tier") == t
+                            && s(d, "variant") == var
+                    })
+                };
+                cells.push(match (find("un-instrumented"), find(&v)) {
+                    (_, Some(x)) if !x["error"].is_null() => {
+                        errors.push(format!("{p} / {v} / {e} {t}: {}", s(x, "error")));
+                        "error".into()
+                    }
+                    (Some(b), Some(x)) if u(b, "max_depth") > 0 => {
+                        let ratio = u(x, "max_depth") as f64 / u(b, "max_depth") as f64;
+                        let forkify =
+                            vinfo(&v).map_or(v.contains("forkify"), |x| s(&x, "tool") == "forkify");
+                        let miss = forkify && ratio < target;
+                        if miss {
+                            below.push(format!(
+                                "{p} / {v} / {e} {t}: {ratio:.3}× (target {target:.2}×)"
+                            ));
+                        }
+                        format!(
+                            "{} ({ratio:.2}×){}",
+                            thousands(u(x, "max_depth")),
+                            if miss { " ✗" } else { "" }
+                        )
+                    }
+                    _ => "–".into(),
+                });
+            }
+            writeln!(o, "| {p} | {v} | {locals} | {} |", cells.join(" | "))?;
+        }
+    }
+    if !below.is_empty() {
+        writeln!(o, "\nBelow target:\n")?;
+        for b in below {
+            writeln!(o, "- {b}")?;
+        }
+    } else if !infos.is_empty() {
+        writeln!(o, "\nEvery forkify variant meets its probe's target.")?;
+    }
+    for i in &infos {
+        for v in i["variants"].as_array().into_iter().flatten() {
+            if let Some(e) = v["error"].as_str() {
+                errors.push(format!(
+                    "{} / {}: the tool failed: {e}",
+                    s(i, "name"),
+                    s(v, "label")
+                ));
+            }
+        }
+    }
+    if !errors.is_empty() {
+        writeln!(o, "\nErrors:\n")?;
+        for e in errors {
+            writeln!(o, "- {}", e.replace('|', "\\|"))?;
+        }
+    }
+
+    let stack = r["depth_stack"].as_array().cloned().unwrap_or_default();
+    if !stack.is_empty() {
+        let depths = dedup(stack.iter().map(|x| u(x, "depth").to_string()));
+        let tiers = dedup(stack.iter().map(|x| s(x, "tier").to_string()));
+        for p in dedup(stack.iter().map(|x| s(x, "probe").to_string())) {
+            writeln!(o, "\n### Native stack needed by {p} (Node)\n")?;
+            writeln!(
+                o,
+                "Smallest `node --stack-size` (KiB, bisected to 1 KiB or 0.2%, a fresh process per probe, RLIMIT_STACK raised above it) at which `walk({})` complete; bytes per frame = the difference over the difference in depth (what Node uses below `walk` cancels out), ratio to un-instrumented in parentheses. Searched up to {} KiB.\n",
+                depths.iter().map(|d| thousands(d.parse().unwrap_or(0))).collect::<Vec<_>>().join(")` and `walk("),
+                thousands(stack.first().map_or(0, |x| u(x, "cap_kib")))
+            )?;
+            let mut head = Vec::new();
+            for t in &tiers {
+                for d in &depths {
+                    head.push(format!(
+                        "{t}: KiB for {}",
+                        thousands(d.parse().unwrap_or(0))
+                    ));
+                }
+                head.push(format!("{t}: bytes/frame"));
+            }
+            writeln!(o, "| variant | {} |", head.join(" | "))?;
+            writeln!(o, "|---|{}", "---:|".repeat(head.len()))?;
+            let get = |v: &str, t: &str, d: &str| {
+                stack.iter().find(|x| {
+                    s(x, "probe") == p
+                        && s(x, "variant") == v
+                        && s(x, "tier") == t
+                        && u(x, "depth").to_string() == d
+                })
+            };
+            let per_frame = |v: &str, t: &str| -> Option<f64> {
+                let (d0, d1) = (depths.first()?, depths.last()?);
+                let k0 = get(v, t, d0)?["stack_kib"].as_u64()?;
+                let k1 = get(v, t, d1)?["stack_kib"].as_u64()?;
+                let dd = d1.parse::<f64>().ok()? - d0.parse::<f64>().ok()?;
+                (dd > 0.0).then(|| (k1 as f64 - k0 as f64) * 1024.0 / dd)
+            };
+            for v in dedup(
+                stack
+                    .iter()
+                    .filter(|x| s(x, "probe") == p)
+                    .map(|x| s(x, "variant").to_string()),
+            ) {
+                let mut cells = Vec::new();
+                for t in &tiers {
+                    for d in &depths {
+                        cells.push(match get(&v, t, d) {
+                            Some(x) if !x["error"].is_null() => "error".into(),
+                            Some(x) => x["stack_kib"].as_u64().map_or_else(
+                                || format!("> {}", thousands(u(x, "cap_kib"))),
+                                thousands,
+                            ),
+                            None => "–".into(),
+                        });
+                    }
+                    cells.push(match (per_frame(&v, t), per_frame("un-instrumented", t)) {
+                        (Some(x), Some(b)) if b > 0.0 => {
+                            format!("{} ({:.2}×)", thousands(x.round() as u64), x / b)
+                        }
+                        (Some(x), _) => thousands(x.round() as u64),
+                        _ => "–".into(),
+                    });
+                }
+                writeln!(o, "| {v} | {} |", cells.join(" | "))?;
+            }
+        }
+    }
+    Ok(o)
 }

@@ -1,5 +1,5 @@
-//! Benchmarks that run the outputs: V8 recursion depth (`walk`), run-time
-//! overhead when never forking (`spin`, on wasmtime and on V8).
+//! Benchmarks that run the outputs: run-time overhead when never forking
+//! (`spin`, on wasmtime and on V8). Recursion depth is in depth.rs.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -16,71 +16,6 @@ pub struct Variant {
     pub label: String,
     #[serde(skip)]
     pub path: PathBuf,
-}
-
-/// Deepest `walk(depth)` that completes, per variant and V8 tier.
-#[derive(Debug, Clone, Serialize)]
-pub struct DepthResult {
-    pub tier: String,
-    pub node_flags: Vec<String>,
-    pub variant: String,
-    pub max_depth: u64,
-    pub probes: u32,
-}
-
-/// The V8 tiers the depth benchmark runs under.
-pub const TIERS: [(&str, &[&str]); 2] = [
-    ("TurboFan", &["--no-liftoff"]),
-    ("Liftoff", &["--liftoff-only"]),
-];
-
-fn probe(node: &Path, flags: &[&str], js: &Path, wasm: &Path, depth: u64) -> Result<bool> {
-    let out = Command::new(node)
-        .args(flags)
-        .arg(js)
-        .arg(wasm)
-        .arg(depth.to_string())
-        .stdin(Stdio::null())
-        .output()
-        .context("cannot run node")?;
-    match String::from_utf8_lossy(&out.stdout).trim() {
-        "ok" => Ok(true),
-        "overflow" => Ok(false),
-        other => bail!(
-            "depth probe of {} at {depth} printed {other:?}: {}",
-            wasm.display(),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    }
-}
-
-/// Binary search for the deepest depth that completes, a fresh Node
-/// process per probe.
-pub fn max_depth(node: &Path, flags: &[&str], js: &Path, wasm: &Path) -> Result<(u64, u32)> {
-    let mut probes = 0;
-    let mut ok = 0u64;
-    let mut bad = 1024u64;
-    loop {
-        probes += 1;
-        if !probe(node, flags, js, wasm, bad)? {
-            break;
-        }
-        ok = bad;
-        bad *= 2;
-        if bad > 1 << 26 {
-            bail!("{} never overflows", wasm.display());
-        }
-    }
-    while bad - ok > 1 {
-        let mid = ok + (bad - ok) / 2;
-        probes += 1;
-        if probe(node, flags, js, wasm, mid)? {
-            ok = mid;
-        } else {
-            bad = mid;
-        }
-    }
-    Ok((ok, probes))
 }
 
 /// Run-time overhead samples of one variant on one engine.

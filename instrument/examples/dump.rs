@@ -1,10 +1,14 @@
 //! Developer aid: instrument a .wat/.wasm file and print the result as text
 //! (`--fork-import m.n` to pick the fork import; on invalid output, prints
-//! the unvalidated module).
+//! the unvalidated module; `OUT=path` writes the output, `OUT_INPUT=path`
+//! the compiled input).
 fn main() {
     let mut args = std::env::args().skip(1);
     let path = args.next().expect("usage: dump <file.wat|file.wasm> [m.n]");
     let bytes = wat::parse_file(&path).expect("parse");
+    if let Some(p) = std::env::var_os("OUT_INPUT") {
+        std::fs::write(p, &bytes).expect("write the input");
+    }
     if std::env::var_os("PRINT_ONLY").is_some() {
         let mut cfg = wasmprinter::Config::new();
         cfg.print_offsets(true);

@@ -135,25 +135,6 @@ impl Mem {
             self.load(self.ptr(), crate::frame::end_offset(self.p()).into()),
         ]
     }
-
-    /// Pushes the value of type `t` at `offset` in the active frame.
-    pub fn frame_load(&self, t: ValType, offset: u32) -> Vec<Loc> {
-        let [a, b] = self.cursor();
-        vec![a, b, self.load(t, offset as u64)]
-    }
-
-    /// Pushes `state >= 2` (replaying).
-    pub fn replaying(&self) -> Vec<Loc> {
-        vec![
-            i(ir::GlobalGet { global: self.state }),
-            i(ir::Const {
-                value: Value::I32(forkify_abi::State::REPLAY_MIN),
-            }),
-            i(ir::Binop {
-                op: BinaryOp::I32GeU,
-            }),
-        ]
-    }
 }
 
 /// The default value of a type, or `None` for a non-nullable reference.
@@ -199,4 +180,83 @@ pub fn i32c(v: i32) -> Loc {
     i(ir::Const {
         value: Value::I32(v),
     })
+}
+
+impl Mem {
+    /// Pushes the state (non-zero while unwinding or replaying): where only
+    /// REWINDING or ABORTING can be non-zero (at a function entry or a
+    /// dispatch point) or only UNWINDING (right after a call), the state
+    /// itself is the test.
+    pub fn replaying_fast(&self) -> Vec<Loc> {
+        vec![i(ir::GlobalGet { global: self.state })]
+    }
+}
+
+/// Estimated bytes of emitted code, by category (what the rewrite adds to a
+/// function, for `--stats` and the benchmark's breakdown). Instructions are
+/// counted as encoded with one-byte indices and immediates except where the
+/// value is known; a block counts its opening, type and `end`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Bytes(pub std::collections::BTreeMap<&'static str, u64>);
+
+impl Bytes {
+    /// Adds the estimated size of the generated instructions of `instrs`
+    /// (those with no source location; not the sequences they open).
+    pub fn add(&mut self, category: &'static str, instrs: &[Loc]) {
+        let n: u64 = instrs
+            .iter()
+            .filter(|(_, loc)| loc.is_default())
+            .map(|(x, _)| estimate(x))
+            .sum();
+        *self.0.entry(category).or_default() += n;
+    }
+
+    /// Adds another estimate.
+    pub fn merge(&mut self, other: &Bytes) {
+        for (k, v) in &other.0 {
+            *self.0.entry(k).or_default() += v;
+        }
+    }
+}
+
+fn leb_len(v: u64) -> u64 {
+    (64 - v.leading_zeros() as u64).div_ceil(7).max(1)
+}
+
+fn sleb_len(v: i64) -> u64 {
+    let mut n = 1;
+    let mut v = v;
+    while !(-64..64).contains(&v) {
+        v >>= 7;
+        n += 1;
+    }
+    n
+}
+
+/// Encoded size of one instruction, estimated (indices as one byte).
+fn estimate(instr: &Instr) -> u64 {
+    match instr {
+        Instr::Const(c) => match c.value {
+            Value::I32(v) => 1 + sleb_len(v.into()),
+            Value::I64(v) => 1 + sleb_len(v),
+            Value::F32(_) => 5,
+            Value::F64(_) => 9,
+            Value::V128(_) => 18,
+        },
+        Instr::Block(_) | Instr::Loop(_) => 3,
+        Instr::IfElse(_) => 4,
+        Instr::BrTable(t) => 2 + t.blocks.len() as u64,
+        Instr::Load(l) => 2 + leb_len(l.arg.offset),
+        Instr::Store(s) => 2 + leb_len(s.arg.offset),
+        Instr::Call(_)
+        | Instr::GlobalGet(_)
+        | Instr::GlobalSet(_)
+        | Instr::LocalGet(_)
+        | Instr::LocalSet(_)
+        | Instr::LocalTee(_)
+        | Instr::Br(_)
+        | Instr::BrIf(_) => 2,
+        Instr::CallIndirect(_) => 3,
+        _ => 1,
+    }
 }

@@ -86,6 +86,8 @@ pub enum Stage {
     CallGraph,
     /// Per-function analysis: operand types, liveness.
     Analysis,
+    /// Reshaping fork-path functions so replay needs fewer dispatch points.
+    Reshape,
     /// Per-function plans.
     Plan,
     /// Adding the runtime: globals, helpers, exports, section.
@@ -105,6 +107,7 @@ impl fmt::Display for Stage {
             Stage::Parse => "parse",
             Stage::CallGraph => "call graph",
             Stage::Analysis => "analysis",
+            Stage::Reshape => "reshape",
             Stage::Plan => "plan",
             Stage::Runtime => "runtime",
             Stage::Rewrite => "rewrite",

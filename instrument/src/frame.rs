@@ -79,10 +79,12 @@ pub fn globals(types: &[ValType], p: u32) -> (Vec<u32>, u32) {
     (offs, align8(end))
 }
 
-/// `abort_reserve` for carryovers ending at `carry_end` (ABI §7): the
-/// header plus the largest carryovers, a multiple of 8.
-pub fn abort_reserve(carry_end: u32) -> u32 {
-    align8(carry_end.max(HEADER))
+/// `abort_reserve` (ABI §7) for a module whose largest frame is
+/// `max_frame`: an aborting activation writes its whole frame into the
+/// reserve before it re-enters itself (ABI §6), so the reserve holds the
+/// largest frame (a multiple of 8, at least a header).
+pub fn abort_reserve(max_frame: u32) -> u32 {
+    align8(max_frame.max(HEADER))
 }
 
 #[cfg(test)]

@@ -44,6 +44,7 @@ mod pipeline;
 mod plan;
 mod preflight;
 mod report;
+mod reshape;
 mod rewrite;
 mod runtime;
 mod tree;

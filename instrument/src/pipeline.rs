@@ -1,4 +1,4 @@
-//! Orders the stages: preflight, parse, call graph, operand types, plans,
+//! Orders the stages: preflight, parse, call graph, operand types, reshape, plans,
 //! runtime, rewrite, section, emit, validate. Each stage is entered through
 //! [`Progress`], so a panic anywhere (walrus's included) becomes an
 //! [`Error::Internal`] naming the stage it happened in, and bad input never
@@ -7,7 +7,7 @@
 use std::cell::Cell;
 use std::collections::BTreeSet;
 
-use walrus::{FunctionId, FunctionKind, Module, ValType};
+use walrus::{FunctionId, FunctionKind, Module};
 
 use crate::analysis::callgraph::CallGraph;
 use crate::analysis::index::{self, FunctionIndex};
@@ -149,42 +149,57 @@ fn run(wasm: &[u8], config: &Config, p: &Progress) -> Result<Instrumented> {
         )
     })?;
 
+    p.enter(Stage::Reshape);
+    let mut graph = graph;
+    for f in &targets {
+        if let FunctionKind::Local(lf) = &mut module.funcs.get_mut(*f).kind {
+            let calls = graph.calls_by_loc(*f, lf);
+            let sites = graph.site_locs(*f, lf);
+            crate::reshape::reshape(lf, &module.types, &facts, &sites);
+            graph.relocate(*f, &calls, lf);
+        }
+    }
+
     p.enter(Stage::Plan);
     let plans = plan_all(&mut module, &graph, &facts, &index, &targets)?;
 
     p.enter(Stage::Runtime);
     let snap = runtime::snapshot(&module, ptr_width);
-    let abort_reserve = plans
-        .iter()
-        .map(|p| p.carry_end)
-        .max()
-        .unwrap_or(frame::HEADER);
+    // An aborting activation writes its whole frame into the reserve before
+    // it re-enters itself (ABI §6), so the reserve holds the largest frame.
     let max_frame = plans.iter().map(|p| p.frame_size).max().unwrap_or(0);
-    let mut carried: BTreeSet<u8> = BTreeSet::new();
+    let abort_reserve = frame::abort_reserve(max_frame);
+    let mut popped = std::collections::BTreeMap::new();
+    let mut stored = std::collections::BTreeMap::new();
+    let mut loaded = std::collections::BTreeMap::new();
     for pl in &plans {
-        carried.extend(&pl.carried_types);
+        let u = pl.runs();
+        for (m, runs) in [
+            (&mut popped, u.popped),
+            (&mut stored, u.saves),
+            (&mut loaded, u.loads),
+        ] {
+            for r in runs {
+                *m.entry(r).or_insert(0u32) += 1;
+            }
+        }
     }
-    let scratch_types: Vec<ValType> = [
-        ValType::I32,
-        ValType::I64,
-        ValType::F32,
-        ValType::F64,
-        ValType::V128,
-    ]
-    .into_iter()
-    .filter(|t| carried.contains(&runtime::type_key(*t)))
-    .collect();
+    let (saves, loads) = runtime::helpers(&popped, &stored, &loaded);
     let mem = runtime::add_globals(&mut module, memory, is64);
-    let rt = runtime::add_runtime(&mut module, mem, &scratch_types, &snap, abort_reserve);
+    let rt = runtime::add_runtime(&mut module, mem, &snap, abort_reserve, &saves, &loads);
 
     p.enter(Stage::Rewrite);
     let mut functions = Vec::new();
+    let mut added = crate::rewrite::Bytes::default();
     for pl in &plans {
         let locals_before = locals_used(&module, pl.id);
+        let mut bytes = crate::rewrite::Bytes::default();
         if let FunctionKind::Local(f) = &mut module.funcs.get_mut(pl.id).kind {
-            crate::rewrite::rewrite(f, &mut module.types, &rt, pl);
+            bytes = crate::rewrite::rewrite(f, &mut module.types, &rt, pl);
         }
+        added.merge(&bytes);
         functions.push(FunctionReport {
+            added_bytes: bytes.0.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
             index: index.of(pl.id),
             name: index.name(pl.id),
             ordinal: pl.ordinal,
@@ -237,6 +252,7 @@ fn run(wasm: &[u8], config: &Config, p: &Progress) -> Result<Instrumented> {
             abort_reserve,
             max_frame_size: max_frame,
             fork_imports_found: pre.fork_imports_found,
+            added_bytes: added.0.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
             functions,
         },
         bytes,

@@ -21,6 +21,11 @@ pub struct Report {
     pub max_frame_size: u32,
     /// The fork imports the module really imports, as `module.name`.
     pub fork_imports_found: Vec<String>,
+    /// Estimated bytes the rewrite added to the instrumented functions, by
+    /// category (`dispatch`, `landing`, `unwind check`, `frame write`,
+    /// `abort re-issue`, `restore`, `shell`); the runtime's own functions
+    /// and walrus's re-encoding of the rewritten bodies are not included.
+    pub added_bytes: std::collections::BTreeMap<String, u64>,
     /// One entry per instrumented function, in ordinal order.
     pub functions: Vec<FunctionReport>,
 }
@@ -42,4 +47,7 @@ pub struct FunctionReport {
     pub locals_added: u32,
     /// Frame size in bytes.
     pub frame_size: u32,
+    /// Estimated bytes the rewrite added to it, by category (see
+    /// [`Report::added_bytes`]).
+    pub added_bytes: std::collections::BTreeMap<String, u64>,
 }

@@ -17,11 +17,11 @@ use fixture_support::{instrument_fixture, Fixture};
 /// (fixture, function, what the file shows).
 const GOLDEN: &[(&str, &str, &str)] = &[
     ("fork_once", "_start", "one fork in the entry: preamble, one landing, one unwind check"),
-    ("carryover_store", "_start", "an operand below the call (a carryover): the landing block's result, stored through a scratch global on unwind"),
-    ("if_condition", "_start", "a fork inside an `if`: replay takes the arm from the call index, not from the condition"),
+    ("carryover_store", "_start", "an operand below the call (a carryover): the landing block's result, stored on unwind by a helper that pops it"),
+    ("if_condition", "_start", "a fork inside an `if`: the `if` lowered to blocks (reshape), so the replay entry branches straight to the call and never evaluates the condition"),
     ("deep_recursion", "rec", "a recursive function: two fork-path calls, the frame's live locals, no local added"),
     ("tail_call", "tail", "a tail call on a fork path: a call followed by `return`"),
-    ("fork_once", "__forkify_frame", "the runtime's frame helper: header write and the abort check (ABI §6)"),
+    ("fork_once", "__forkify_commit", "the runtime's commit: header write, cursor, and the abort check (ABI §6)"),
 ];
 
 fn golden_dir() -> PathBuf {

@@ -49,8 +49,8 @@ fn for_each_fixture(mut check: impl FnMut(&Fixture, &[u8], &forkify_instrument::
 
 /// ARCHITECTURE.md: "The ideal output for a recursive function declares exactly
 /// the locals it had." The fork result is a carryover below the recursive
-/// call, which the design keeps on the operand stack (scratch globals), so
-/// no local is needed.
+/// call, which the design keeps on the operand stack (stored by a helper
+/// that pops it), so no local is needed.
 #[test]
 fn walk_keeps_its_declared_locals() {
     let input = wat(r#"
@@ -111,11 +111,13 @@ fn forty_sites_nesting_stays_shallow() {
         .expect("$sites in the output");
     let (before, after) = (sites.max_depth(), sites_after.max_depth());
     eprintln!("$sites block nesting: {before} before, {after} after instrumentation");
-    // Dispatch adds one landing block per item of a bucket of 8, plus the
-    // function's frame blocks: 40 sites must not mean 40 levels.
+    // Dispatch adds one landing block per item of a bucket (16), a block
+    // that skips to the next bucket, its own blocks (the state check, a
+    // stub, the trap), and the function's shell (two blocks) to the two
+    // levels $sites had: 40 sites must not mean 40 levels.
     assert!(
-        after <= 16,
-        "$sites nests {after} blocks deep after instrumentation (budget 16)"
+        after <= 24,
+        "$sites nests {after} blocks deep after instrumentation (budget 24)"
     );
 }
 

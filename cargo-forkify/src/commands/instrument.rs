@@ -103,6 +103,18 @@ fn stats(input: &Utf8PathBuf, output: &Utf8PathBuf, report: &Report, imports: &[
             report.frames_offset,
             report.abort_reserve
         );
+        if !report.added_bytes.is_empty() {
+            let parts: Vec<String> = report
+                .added_bytes
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
+            let _ = writeln!(
+                s,
+                "  added to the instrumented functions (estimated bytes): {}",
+                parts.join(", ")
+            );
+        }
     }
     let delta = report.bytes_after as i64 - report.bytes_before as i64;
     let _ = writeln!(

@@ -9,10 +9,11 @@
 //! for every escaping function of its type. Tail calls count like calls.
 //! This module only reads the module.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use walrus::ir::{Instr, InstrSeqId, Value};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use walrus::ir::{Instr, InstrLocId, InstrSeqId, Value};
 use walrus::{
-    ConstExpr, ElementItems, ElementKind, FunctionId, FunctionKind, Module, TableId, TypeId,
+    ConstExpr, ElementItems, ElementKind, FunctionId, FunctionKind, LocalFunction, Module, TableId,
+    TypeId,
 };
 
 /// Who can be called by one call instruction.
@@ -34,6 +35,11 @@ pub struct CallGraph {
     pub on_path: BTreeMap<FunctionId, FunctionId>,
     /// Per local function, its call instructions: (seq, position, callees).
     pub calls: BTreeMap<FunctionId, Vec<(InstrSeqId, usize, Callees)>>,
+}
+
+/// An instruction's input offset (none for instructions forkify added).
+pub fn offset(loc: InstrLocId) -> Option<u32> {
+    (!loc.is_default()).then(|| loc.data())
 }
 
 #[derive(Default)]
@@ -172,6 +178,51 @@ impl CallGraph {
             on_path,
             calls,
         }
+    }
+
+    /// The offsets of `f`'s fork-path call instructions.
+    pub fn site_locs(&self, f: FunctionId, func: &LocalFunction) -> HashSet<u32> {
+        self.calls
+            .get(&f)
+            .into_iter()
+            .flatten()
+            .filter(|(_, _, c)| self.is_fork_path_call(c))
+            .filter_map(|(seq, pos, _)| offset(func.block(*seq).instrs.get(*pos)?.1))
+            .collect()
+    }
+
+    /// Re-reads where `f`'s call instructions are after its code was
+    /// reshaped (`reshape.rs` moves instructions, never adds calls): each
+    /// keeps its input offset, which finds its callees.
+    pub fn relocate(
+        &mut self,
+        f: FunctionId,
+        before: &HashMap<u32, Callees>,
+        func: &LocalFunction,
+    ) {
+        let mut now = Vec::new();
+        for seq in crate::tree::all_seqs(func) {
+            for (pos, (_, loc)) in func.block(seq).instrs.iter().enumerate() {
+                if let Some(c) = offset(*loc).and_then(|o| before.get(&o)) {
+                    now.push((seq, pos, c.clone()));
+                }
+            }
+        }
+        self.calls.insert(f, now);
+    }
+
+    /// `f`'s call instructions by input offset.
+    pub fn calls_by_loc(&self, f: FunctionId, func: &LocalFunction) -> HashMap<u32, Callees> {
+        self.calls
+            .get(&f)
+            .into_iter()
+            .flatten()
+            .filter_map(|(seq, pos, c)| {
+                // Calls in dead code that was truncated are gone.
+                let loc = func.block(*seq).instrs.get(*pos)?.1;
+                Some((offset(loc)?, c.clone()))
+            })
+            .collect()
     }
 
     /// True when `f` is a fork import or a fork-path function.

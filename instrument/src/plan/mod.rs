@@ -14,6 +14,7 @@ use crate::analysis::callgraph::CallGraph;
 use crate::analysis::liveness::Liveness;
 use crate::codegen::zero;
 use crate::frame::{self, size_of};
+use crate::runtime::Run;
 use crate::walrus_gaps::operand_types::OperandTypes;
 use crate::{Error, Stage};
 use planner::Planner;
@@ -23,8 +24,9 @@ use walrus::{FunctionId, FunctionKind, LocalId, Module, ModuleLocals, ValType};
 
 /// Items (calls or constructs holding calls) per bucket of a sequence's
 /// replay dispatch: each item adds one landing block, so this bounds the
-/// nesting that dispatch adds per sequence.
-pub const BUCKET: usize = 8;
+/// nesting that dispatch adds per sequence; each later bucket costs normal
+/// execution one state check where it starts.
+pub const BUCKET: usize = 16;
 
 /// Where an unwinding activation goes after storing one level's values.
 #[derive(Debug, Clone)]
@@ -51,6 +53,9 @@ pub struct SitePlan {
     pub tail_start: usize,
     /// The call was a tail call; it becomes a call followed by `return`.
     pub return_call: bool,
+    /// The instruction after the call (a `local.set` or `drop` of its one
+    /// result) goes before the state check, which then has an empty type.
+    pub absorbs_next: bool,
     /// Results of the call.
     pub results: Vec<ValType>,
     /// Every operand value below the arguments, bottom first, across all
@@ -102,6 +107,8 @@ pub struct ConstructPlan {
     /// Its inner sequence (the then arm for `if`).
     pub seq: InstrSeqId,
     /// Call indices inside: `lo..hi`.
+    pub lo: u32,
+    /// End of the call indices inside.
     pub hi: u32,
     /// Values on its sequence's stack below it.
     pub level_vals: Vec<ValType>,
@@ -146,8 +153,6 @@ pub struct FuncPlan {
     pub ordinal: u32,
     /// Frame size.
     pub frame_size: u32,
-    /// Largest carryover end (header included) of any site.
-    pub carry_end: u32,
     /// Sites by call index.
     pub sites: Vec<SitePlan>,
     /// Sequences with sites.
@@ -158,8 +163,47 @@ pub struct FuncPlan {
     pub results: Vec<ValType>,
     /// Locals the plan declared.
     pub locals_added: u32,
-    /// Types carried on the operand stack (for scratch globals).
-    pub carried_types: BTreeSet<u8>,
+}
+
+impl FuncPlan {
+    /// The runs its rewrite stores from the operand stack, stores from
+    /// locals, and loads, once per use (`runtime::runs`, cut the way the
+    /// `runtime` methods the rewrite calls cut them).
+    pub fn runs(&self) -> RunUses {
+        use crate::runtime::{runs, LOAD_RUN, SAVE_RUN};
+        let mut u = RunUses::default();
+        let count = |m: &mut Vec<Run>, vals: &[(ValType, u32)], max: usize, popped: bool| {
+            m.extend(runs(vals, max, popped).into_iter().map(|r| r.0));
+        };
+        let level_of = |types: &[ValType], offs: &[u32]| -> Vec<(ValType, u32)> {
+            types.iter().copied().zip(offs.iter().copied()).collect()
+        };
+        for s in &self.sites {
+            let level = level_of(&s.carry[s.level_start..], &s.carry_off[s.level_start..]);
+            count(&mut u.popped, &level, SAVE_RUN, true);
+            count(&mut u.loads, &level, LOAD_RUN, false);
+            let locals: Vec<(ValType, u32)> = s.saved.iter().map(|(_, t, o)| (*t, *o)).collect();
+            count(&mut u.saves, &locals, SAVE_RUN, false);
+            count(&mut u.loads, &locals, LOAD_RUN, false);
+        }
+        for c in self.constructs.values() {
+            let level = level_of(&c.level_vals, &c.level_off);
+            count(&mut u.popped, &level, SAVE_RUN, true);
+            count(&mut u.loads, &level, LOAD_RUN, false);
+        }
+        u
+    }
+}
+
+/// Runs a function's rewrite uses, once per use (see [`FuncPlan::runs`]).
+#[derive(Debug, Default)]
+pub struct RunUses {
+    /// Stored from the operand stack.
+    pub popped: Vec<Run>,
+    /// Stored from locals.
+    pub saves: Vec<Run>,
+    /// Loaded.
+    pub loads: Vec<Run>,
 }
 
 /// Inputs shared by all functions.
@@ -233,8 +277,6 @@ pub fn plan_function(
         ..
     } = planner;
     let mut frame_end = frame::HEADER;
-    let mut carry_end = frame::HEADER;
-    let mut carried_types = BTreeSet::new();
     for s in &sites {
         let end = s
             .carry
@@ -243,7 +285,6 @@ pub fn plan_function(
             .map(|(t, o)| o + size_of(*t))
             .max()
             .unwrap_or(frame::HEADER);
-        carry_end = carry_end.max(end);
         let saved_end = s
             .saved
             .iter()
@@ -251,25 +292,15 @@ pub fn plan_function(
             .max()
             .unwrap_or(end);
         frame_end = frame_end.max(saved_end.max(end));
-        for t in &s.carry[s.level_start..] {
-            carried_types.insert(crate::runtime::type_key(*t));
-        }
-    }
-    for c in constructs.values() {
-        for t in &c.level_vals {
-            carried_types.insert(crate::runtime::type_key(*t));
-        }
     }
     Ok(FuncPlan {
         id,
         ordinal,
         frame_size: frame::frame_size(frame_end),
-        carry_end: frame::abort_reserve(carry_end),
         sites,
         seqs,
         constructs,
         results,
         locals_added: added,
-        carried_types,
     })
 }

@@ -220,7 +220,14 @@ impl<'a, 'b> Planner<'a, 'b> {
             _ => return Ok(()),
         };
         let (params, results) = seq_sig(types, self.f.block(inner).ty);
-        let (stack, frame_height) = self.stack_at(seq, pos, "block")?;
+        // A block the reshaping added (no input offset) starts a sequence
+        // whose stack was empty there (`reshape.rs`).
+        let added = kind0 == Kind::Block && self.f.block(seq).instrs[pos].1.is_default();
+        let (stack, frame_height) = if added {
+            (Vec::new(), 0)
+        } else {
+            self.stack_at(seq, pos, "block")?
+        };
         let cond = usize::from(matches!(kind0, Kind::If { .. }));
         let below = stack.len().saturating_sub(params.len() + cond);
         let level_vals = stack[frame_height.min(below)..below].to_vec();
@@ -242,6 +249,7 @@ impl<'a, 'b> Planner<'a, 'b> {
             ConstructPlan {
                 kind: kind0,
                 seq: inner,
+                lo: self.sites.len() as u32,
                 hi: 0,
                 level_vals,
                 level_off,
@@ -320,12 +328,21 @@ impl<'a, 'b> Planner<'a, 'b> {
             .take_while(|w| tail_start(instrs, pos, *w, m).is_some())
             .last()
             .unwrap_or(0);
+        // When the needed arguments are a pure tail, replay also runs the
+        // pure code of the dead arguments below them rather than pushing
+        // defaults (fewer values for the landing to carry); what those
+        // read need not be saved, since the callee ignores them on replay.
         let (tail_args, spill_count) = if covered_max >= needed {
-            (needed, 0)
+            (covered_max, 0)
         } else {
             (covered_max, needed - covered_max)
         };
         let tail_start_pos = tail_start(instrs, pos, tail_args, m).unwrap_or(pos);
+        let needed_start = if spill_count == 0 {
+            tail_start(instrs, pos, needed, m).unwrap_or(pos)
+        } else {
+            tail_start_pos
+        };
         let arg_types: Vec<ValType> = {
             let mut v = params.clone();
             if extra == 1 {
@@ -336,14 +353,14 @@ impl<'a, 'b> Planner<'a, 'b> {
             }
             v
         };
-        let dead_args = arg_types[..need_from].to_vec();
+        let dead_args = arg_types[..need_from.min(nargs - tail_args)].to_vec();
         if dead_args.iter().any(|t| zero(*t).is_none()) {
             return Err(self.err(
                 "a non-nullable reference argument of a fork-path call has no default for replay",
             ));
         }
         let spill_types = arg_types[need_from..need_from + spill_count].to_vec();
-        let tail_reads: Vec<LocalId> = instrs[tail_start_pos..pos]
+        let tail_reads: Vec<LocalId> = instrs[needed_start..pos]
             .iter()
             .filter_map(|(i, _)| match i {
                 Instr::LocalGet(g) => Some(g.local),
@@ -390,17 +407,27 @@ impl<'a, 'b> Planner<'a, 'b> {
         }
         let (carry_off, carry_end) = frame::carryovers(&carry);
         let (saved_off, _) = frame::saved_locals(&saved_types, carry_end);
-        let saved = saved_ids
+        let saved: Vec<super::Saved> = saved_ids
             .into_iter()
             .zip(saved_types)
             .zip(saved_off)
             .map(|((l, t), o)| (l, t, o))
             .collect();
         let exit = self.exit_from(self.path.len());
+        // `call; local.set x` (x not in the frame: the check then runs after
+        // x holds the unwinding call's default result) or `call; drop`.
+        let absorbs_next = !return_call
+            && results.len() == 1
+            && match instrs.get(pos + 1).map(|(i, _)| i) {
+                Some(Instr::Drop(_)) => true,
+                Some(Instr::LocalSet(set)) => !saved.iter().any(|(l, _, _)| *l == set.local),
+                _ => false,
+            };
         Ok(SitePlan {
             pos,
             tail_start: tail_start_pos,
             return_call,
+            absorbs_next,
             results,
             carry,
             carry_off,

@@ -1,31 +1,45 @@
-//! Applies a [`FuncPlan`] to one function (switch dispatch, ABI §6): this
-//! file builds the function's shell (replay preamble, body block, unwind
-//! exit) and owns the ordinals in its code; `sequence.rs` rewrites each
-//! sequence that holds fork-path calls (dispatch and landings);
-//! `unwind.rs` emits what follows each call (the unwind check and the
-//! frame write).
+//! Applies a [`FuncPlan`] to one function (ABI §6). This file builds the
+//! function's shell and its replay entry, and owns the ordinals in its code;
+//! `sequence.rs` rewrites each sequence that holds fork-path calls (landing
+//! blocks, buckets, where dispatch happens); `dispatch.rs` emits one
+//! dispatch point (a `br_table` on the call index); `unwind.rs` emits what
+//! follows each call.
 //!
 //! Shape of a rewritten function:
 //!
 //! ```text
-//! if state >= 2: pop frame (check ordinal), restore the live locals of the
-//!                suspended call site
-//! loop $top                      ;; an aborting activation re-enters here
-//!   block $fin
-//!     block $body <original body>  ;; branches to the body label still return
-//!     return
+//! block $unwind (result i32)  ;; unwinding leaves with the call index
+//!  block $w2 (result i32) block $w1 (result i32)   ;; shared frame writers
+//!   block $body (result R)
+//!     <body>        ;; with, at the end of its entry chain, the replay entry:
+//!                   ;;   if state: pop frame (check ordinal); restore the
+//!                   ;;   locals of the suspended call; br_table to its landing
 //!   end
-//!   ;; unwinding: abort? br $top : cursor += size; return defaults
+//!   return
 //! end
+//! commit(idx, size, ordinal)             ;; header written, cursor += size
+//!   ? <zeros of R>                       ;; room left: return, unwinding
+//!   : call $self(<zeros>)                ;; no room left: abort (ABI §6)
 //! ```
 //!
-//! In each sequence that contains fork-path calls, the code before each
-//! call (or each construct holding calls) is wrapped in a landing block
-//! whose results are the values the call keeps on the stack; the sequence
-//! starts with a dispatch that, when replaying, loads them from the frame
-//! and branches to the right landing. After each call, a state check writes
-//! the frame on unwind. No local is declared for any of it.
+//! Normal execution pays one state check at entry and one after each
+//! fork-path call; a dispatch point that is not the entry's (at the start
+//! of a sequence that replay enters after skipping code: a loop body, a
+//! later bucket, what `reshape.rs` could not move) adds one where it is
+//! entered. Blocks at the start of a sequence are entered by replay as by
+//! normal execution, so a nest of them (a `switch`) shares one dispatch
+//! point. No loop is added anywhere (a loop header costs TurboFan a frame
+//! slot for every value live across it): an activation whose frame does
+//! not fit re-enters itself instead, and replays from the frame it wrote.
+//!
+//! Sites that save the same locals and leave through the function's exit
+//! share a writer (`$w`): they branch to it with their call index, and it
+//! stores the locals. A site's replay restore is shared the same way, more
+//! widely: any sites whose frames never put one local at two offsets share
+//! one restore of the union of their locals (a local restored where it is
+//! dead is harmless).
 
+mod dispatch;
 mod sequence;
 mod unwind;
 
@@ -33,35 +47,72 @@ use crate::codegen::{i, i32c, zeros, Loc};
 use crate::plan::{FuncPlan, Kind, Saved};
 use crate::runtime::Runtime;
 use crate::{Error, Result, Stage};
-use forkify_abi::State;
 use std::collections::HashMap;
-use walrus::ir::{self, BinaryOp, Instr, InstrSeqId, InstrSeqType, Value};
+use walrus::ir::{self, Instr, InstrSeqId, InstrSeqType, Value};
 use walrus::{FunctionId, LocalFunction, ModuleTypes, ValType};
+
+pub use crate::codegen::Bytes;
 
 struct Rewriter<'a> {
     func: &'a mut LocalFunction,
     types: &'a mut ModuleTypes,
     rt: &'a Runtime,
     plan: &'a FuncPlan,
+    /// Wrapper blocks around loops that store values below them on unwind
+    /// (a branch to a loop's own label would re-enter it).
     wrappers: HashMap<InstrSeqId, InstrSeqId>,
-    fin: InstrSeqId,
+    /// The function-level block an unwinding activation leaves through.
+    unwind: InstrSeqId,
+    /// Shared frame writers: for locals saved alike by two or more sites
+    /// that leave through the function's exit, the block after which the
+    /// writer for them runs (it receives the call index).
+    writers: Vec<(Vec<Saved>, InstrSeqId)>,
+    /// Estimated bytes of what was emitted, by category.
+    bytes: Bytes,
 }
 
-/// Rewrites `func` according to `plan`.
-pub fn rewrite(func: &mut LocalFunction, types: &mut ModuleTypes, rt: &Runtime, plan: &FuncPlan) {
+/// Rewrites `func` according to `plan`; returns an estimate of the bytes it
+/// added, by category.
+pub fn rewrite(
+    func: &mut LocalFunction,
+    types: &mut ModuleTypes,
+    rt: &Runtime,
+    plan: &FuncPlan,
+) -> Bytes {
     let entry = func.entry_block();
     // The entry's own type is a function-entry type that walrus never
     // emits; blocks need a real block type.
-    let entry_ty = InstrSeqType::new(types, &[], &plan.results);
-    let fin = new_seq_ty(func, InstrSeqType::Simple(None));
+    let body_ty = InstrSeqType::new(types, &[], &plan.results);
+    // Unwinding leaves the body with the suspended call's index.
+    let unwind = new_seq_ty(func, InstrSeqType::Simple(Some(ValType::I32)));
     let mut rw = Rewriter {
         func,
         types,
         rt,
         plan,
         wrappers: HashMap::new(),
-        fin,
+        unwind,
+        writers: Vec::new(),
+        bytes: Bytes::default(),
     };
+    // Sites that save the same locals share one writer (the sites then only
+    // branch to it with their call index).
+    let mut counts: Vec<(&Vec<Saved>, u32)> = Vec::new();
+    for s in &plan.sites {
+        if s.saved.is_empty() || !matches!(s.exit, crate::plan::Exit::Fin) {
+            continue;
+        }
+        match counts.iter_mut().find(|c| c.0 == &s.saved) {
+            Some(c) => c.1 += 1,
+            None => counts.push((&s.saved, 1)),
+        }
+    }
+    for (saved, n) in counts {
+        if n >= 2 {
+            let w = new_seq_ty(rw.func, InstrSeqType::Simple(Some(ValType::I32)));
+            rw.writers.push((saved.clone(), w));
+        }
+    }
     let mut keys: Vec<_> = plan.constructs.keys().copied().collect();
     keys.sort();
     for (parent, pos) in keys {
@@ -74,39 +125,68 @@ pub fn rewrite(func: &mut LocalFunction, types: &mut ModuleTypes, rt: &Runtime, 
             rw.wrappers.insert(c.seq, w);
         }
     }
-    let mut seqs: Vec<InstrSeqId> = plan.seqs.keys().copied().collect();
-    seqs.sort();
-    for s in seqs {
-        rw.rewrite_seq(s);
-    }
-    // Move the (rewritten) body into its own block and build the frame.
-    let body = new_seq_ty(rw.func, entry_ty);
+    let all = plan.sites.len() as u32;
+    rw.rewrite_seq(entry, Some(sequence::Chain::entry(all)));
+    // Move the (rewritten) body into the shell, inside the shared writers.
     let instrs = std::mem::take(&mut rw.func.block_mut(entry).instrs);
-    rw.func.block_mut(body).instrs = instrs;
-    let top = new_seq_ty(rw.func, entry_ty);
-    rw.func.block_mut(fin).instrs = vec![i(ir::Block { seq: body }), i(ir::Return {})];
+    let mut shell = Vec::new();
+    let mut inner = if plan.results.is_empty() {
+        let mut body = instrs;
+        body.push(i(ir::Return {}));
+        shell.push(i(ir::Return {}));
+        body
+    } else {
+        let body = new_seq_ty(rw.func, body_ty);
+        rw.func.block_mut(body).instrs = instrs;
+        shell.push(i(ir::Block { seq: body }));
+        shell.push(i(ir::Return {}));
+        vec![i(ir::Block { seq: body }), i(ir::Return {})]
+    };
+    let writers = std::mem::take(&mut rw.writers);
+    for (n, (saved, w)) in writers.iter().enumerate() {
+        rw.func.block_mut(*w).instrs = inner;
+        let mut next = vec![i(ir::Block { seq: *w })];
+        // The call index stays on the stack under the locals.
+        let mut write = rw.rt.locals_into_frame(saved);
+        if n + 1 < writers.len() {
+            write.push(i(ir::Br { block: unwind }));
+        }
+        rw.bytes.add("frame write", &write);
+        rw.bytes.add("shell", &next);
+        next.extend(write);
+        inner = next;
+    }
+    rw.writers = writers;
+    rw.func.block_mut(unwind).instrs = inner;
+    // Unwinding: every level of the frame is written but the header; the
+    // call index comes out of the body. Commit it; when the
+    // reserve after it is gone, abort (ABI §6): the frame just written
+    // stays as the record, and the function re-enters itself, which pops
+    // it, restores the locals and re-issues the suspended call so that the
+    // callees replay to the fork import (which fails with ENOMEM); that
+    // activation then finishes the work and this one returns its results.
     let m = rt.mem;
-    let mut top_instrs = vec![i(ir::Block { seq: fin })];
-    top_instrs.extend([
-        i(ir::GlobalGet { global: m.state }),
-        i32c(State::Aborting as i32),
-        i(ir::Binop {
-            op: BinaryOp::I32Eq,
-        }),
-        i(ir::BrIf { block: top }),
-        i(ir::GlobalGet { global: m.buf }),
-    ]);
-    top_instrs.extend(m.cursor());
-    top_instrs.extend([
+    let params = rw.types.params(rw.func.ty()).to_vec();
+    let mut abort = zeros(&params);
+    abort.push(i(ir::Call { func: plan.id }));
+    let fits = rw.seq_of(&[], &plan.results, zeros(&plan.results));
+    let aborts = rw.seq_of(&[], &plan.results, abort.clone());
+    let top = vec![
+        i(ir::Block { seq: unwind }),
         m.ptr_const(plan.frame_size as u64),
-        m.ptr_add(),
-        m.set_cursor(),
-    ]);
-    top_instrs.extend(zeros(&plan.results));
-    rw.func.block_mut(top).instrs = top_instrs;
-    let mut entry_instrs = rw.preamble();
-    entry_instrs.push(i(ir::Loop { seq: top }));
-    rw.func.block_mut(entry).instrs = entry_instrs;
+        i32c(plan.ordinal as i32),
+        i(ir::Call { func: rt.commit_fn }),
+        i(ir::IfElse {
+            consequent: fits,
+            alternative: aborts,
+        }),
+    ];
+    shell.extend(top.iter().cloned());
+    shell.extend(zeros(&plan.results));
+    shell.extend(abort);
+    rw.bytes.add("shell", &shell);
+    rw.func.block_mut(entry).instrs = top;
+    rw.bytes
 }
 
 fn new_seq_ty(func: &mut LocalFunction, ty: InstrSeqType) -> InstrSeqId {
@@ -119,113 +199,131 @@ impl Rewriter<'_> {
         new_seq_ty(self.func, ty)
     }
 
-    /// `if <cond on stack> (param P)(result P) <then> end`.
-    fn if_then(&mut self, params: &[ValType], then: Vec<Loc>) -> Loc {
-        let c = self.new_seq(params, params);
-        let a = self.new_seq(params, params);
-        self.func.block_mut(c).instrs = then;
-        i(ir::IfElse {
-            consequent: c,
-            alternative: a,
-        })
+    /// A new sequence holding `instrs`.
+    fn seq_of(&mut self, params: &[ValType], results: &[ValType], instrs: Vec<Loc>) -> InstrSeqId {
+        let s = self.new_seq(params, results);
+        self.func.block_mut(s).instrs = instrs;
+        s
     }
 
-    fn call(&self, f: walrus::FunctionId) -> Loc {
+    fn call(&self, f: FunctionId) -> Loc {
         i(ir::Call { func: f })
     }
 
-    /// Pushes `call_index < hi`.
-    fn idx_below(&self, hi: u32) -> Vec<Loc> {
-        vec![
-            self.call(self.rt.idx_fn),
-            i32c(hi as i32),
-            i(ir::Binop {
-                op: BinaryOp::I32LtU,
-            }),
-        ]
-    }
-
-    fn preamble(&mut self) -> Vec<Loc> {
-        let plan = self.plan;
-        let m = self.rt.mem;
-        let mut pre = vec![m.ptr_const(plan.frame_size as u64)];
-        pre.extend(self.ordinal_call(self.rt.pop_fn));
-        // Group sites whose frames hold the same locals at the same offsets.
-        let mut groups: Vec<(Vec<Saved>, Vec<u32>)> = Vec::new();
-        for (k, s) in plan.sites.iter().enumerate() {
-            if s.saved.is_empty() {
-                continue;
-            }
-            match groups.iter_mut().find(|g| g.0 == s.saved) {
-                Some(g) => g.1.push(k as u32),
-                None => groups.push((s.saved.clone(), vec![k as u32])),
-            }
-        }
-        let all = plan.sites.len();
-        for (saved, ks) in groups {
-            let mut restore = Vec::new();
-            for (l, t, o) in &saved {
-                restore.extend(m.frame_load(*t, *o));
-                restore.push(i(ir::LocalSet { local: *l }));
-            }
-            if ks.len() == all {
-                pre.extend(restore);
-                continue;
-            }
-            let mut first = true;
-            for (lo, hi) in runs(&ks) {
-                pre.push(self.call(self.rt.idx_fn));
-                if hi - lo == 1 {
-                    pre.extend([
-                        i32c(lo as i32),
-                        i(ir::Binop {
-                            op: BinaryOp::I32Eq,
-                        }),
-                    ]);
-                } else {
-                    pre.extend([
-                        i32c(lo as i32),
-                        i(ir::Binop {
-                            op: BinaryOp::I32Sub,
-                        }),
-                        i32c((hi - lo) as i32),
-                        i(ir::Binop {
-                            op: BinaryOp::I32LtU,
-                        }),
-                    ]);
-                }
-                if !first {
-                    pre.push(i(ir::Binop {
-                        op: BinaryOp::I32Or,
-                    }));
-                }
-                first = false;
-            }
-            let iff = self.if_then(&[], restore);
-            pre.push(iff);
-        }
-        let mut out = m.replaying();
-        let iff = self.if_then(&[], pre);
-        out.push(iff);
-        out
-    }
-
     /// `i32.const ordinal; call helper`: the ordinal is always the last
-    /// argument of the frame and pop helpers, written right before the call,
-    /// which is what [`renumber`] relies on.
+    /// argument of the pop and unwind helpers, written right before the
+    /// call, which is what [`renumber`] relies on.
     fn ordinal_call(&self, helper: FunctionId) -> [Loc; 2] {
         [i32c(self.plan.ordinal as i32), self.call(helper)]
+    }
+
+    /// What replay does at the function's dispatch point before it jumps:
+    /// pop the frame (the helper traps on a wrong ordinal) and restore the
+    /// locals saved for the suspended call, grouped by layout.
+    fn restore(&mut self) -> Vec<Loc> {
+        let plan = self.plan;
+        let m = self.rt.mem;
+        let mut out = vec![m.ptr_const(plan.frame_size as u64)];
+        out.extend(self.ordinal_call(self.rt.pop_fn));
+        // Sites share restores. Restoring a local that is dead where a
+        // site's replay lands is harmless (a site's frame holds every local
+        // live there), so one restore can serve any sites whose frames
+        // never put the same local at two offsets: it sets the union of
+        // their locals. Longest lists first, each joins the compatible group
+        // it adds fewest locals to (else starts one).
+        let mut order: Vec<u32> = (0..plan.sites.len() as u32)
+            .filter(|k| !plan.sites[*k as usize].saved.is_empty())
+            .collect();
+        order.sort_by_key(|k| std::cmp::Reverse(plan.sites[*k as usize].saved.len()));
+        // (locals with their offsets, the union's values, the sites)
+        type Group = (HashMap<walrus::LocalId, u32>, Vec<Saved>, Vec<u32>);
+        let mut built: Vec<Group> = Vec::new();
+        for k in order {
+            let saved = &plan.sites[k as usize].saved;
+            let mut best: Option<(usize, usize)> = None;
+            for (n, g) in built.iter().enumerate() {
+                let mut added = 0;
+                let fits = saved.iter().all(|(l, _, o)| match g.0.get(l) {
+                    Some(go) => go == o,
+                    None => {
+                        added += 1;
+                        true
+                    }
+                });
+                if fits && best.is_none_or(|(a, _)| added < a) {
+                    best = Some((added, n));
+                }
+            }
+            match best {
+                Some((_, n)) => {
+                    let g = &mut built[n];
+                    for v in saved {
+                        if g.0.insert(v.0, v.2).is_none() {
+                            g.1.push(*v);
+                        }
+                    }
+                    g.2.push(k);
+                }
+                None => built.push((
+                    saved.iter().map(|(l, _, o)| (*l, *o)).collect(),
+                    saved.clone(),
+                    vec![k],
+                )),
+            }
+        }
+        let mut groups: Vec<(Vec<Saved>, Vec<u32>)> =
+            built.into_iter().map(|(_, v, ks)| (v, ks)).collect();
+        for g in &mut groups {
+            g.0.sort_by_key(|(l, _, o)| (*o, *l));
+            g.1.sort_unstable();
+        }
+        groups.sort_by_key(|g| g.1[0]);
+        let load = |rw: &Self, saved: &[Saved]| -> Vec<Loc> { rw.rt.locals_from_frame(saved) };
+        if groups.len() == 1 && groups[0].1.len() == plan.sites.len() {
+            out.extend(load(self, &groups[0].0));
+        } else if !groups.is_empty() {
+            let restored = self.new_seq(&[], &[]);
+            let mut labels: Vec<InstrSeqId> = Vec::new();
+            let mut table: Vec<InstrSeqId> = vec![restored; plan.sites.len()];
+            for (_, ks) in &groups {
+                let s = self.new_seq(&[], &[]);
+                labels.push(s);
+                for k in ks {
+                    table[*k as usize] = s;
+                }
+            }
+            // Innermost: the br_table; each group's code follows its block.
+            let mut cur = vec![
+                self.call(self.rt.idx_fn),
+                i(ir::BrTable {
+                    blocks: table.into_boxed_slice(),
+                    default: restored,
+                }),
+            ];
+            for (g, (saved, _)) in labels.iter().zip(&groups) {
+                self.bytes.add("restore", &cur);
+                self.func.block_mut(*g).instrs = cur;
+                cur = vec![i(ir::Block { seq: *g })];
+                cur.extend(load(self, saved));
+                cur.push(i(ir::Br { block: restored }));
+            }
+            self.bytes.add("restore", &cur);
+            self.func.block_mut(restored).instrs = cur;
+            out.push(i(ir::Block { seq: restored }));
+        }
+        self.bytes.add("restore", &out);
+        out
     }
 }
 
 /// Gives a rewritten function another ordinal: rewrites the constant before
-/// every call to the frame and pop helpers (see `ordinal_call`). Used when
+/// every call to the pop and unwind helpers (see `ordinal_call`). Used when
 /// the output's function order is walrus's, not the input's.
 pub fn renumber(func: &mut LocalFunction, rt: &Runtime, ordinal: u32) -> Result<()> {
     for seq in crate::tree::all_seqs(func) {
         let instrs = &mut func.block_mut(seq).instrs;
         for pos in 0..instrs.len() {
-            let helper = matches!(&instrs[pos].0, Instr::Call(c) if c.func == rt.pop_fn || c.func == rt.frame_fn);
+            let helper = matches!(&instrs[pos].0, Instr::Call(c) if rt.takes_ordinal(c.func));
             if !helper {
                 continue;
             }
@@ -243,16 +341,4 @@ pub fn renumber(func: &mut LocalFunction, rt: &Runtime, ordinal: u32) -> Result<
         }
     }
     Ok(())
-}
-
-/// Consecutive runs `[lo, hi)` in a sorted list.
-fn runs(ks: &[u32]) -> Vec<(u32, u32)> {
-    let mut out: Vec<(u32, u32)> = Vec::new();
-    for &k in ks {
-        match out.last_mut() {
-            Some((_, hi)) if *hi == k => *hi += 1,
-            _ => out.push((k, k + 1)),
-        }
-    }
-    out
 }

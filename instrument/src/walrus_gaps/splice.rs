@@ -1,7 +1,8 @@
 //! Puts the original bytes back around the rewritten functions.
 //!
 //! walrus re-encodes every function it emits (compact LEBs, locals grouped
-//! by type, an `else` for every `if`), but ABI §1 says functions off the
+//! by type, an `else` for every `if`, which the re-encoding below drops
+//! when it is empty), but ABI §1 says functions off the
 //! fork path keep their exact bytes. This module builds the output from the
 //! input's sections, copied as they are, plus what the transform added:
 //! new types, globals, functions and exports appended after the original
@@ -163,6 +164,31 @@ impl Reencode for IndexMap {
         f: u32,
     ) -> Result<u32, wasm_encoder::reencode::Error<Self::Error>> {
         Ok(self.funcs.get(f as usize).copied().unwrap_or(f))
+    }
+
+    /// As the default, but an `else` right before its `end` (walrus writes
+    /// one for every `if`) is left out: an `if` without `else` means the same.
+    fn parse_function_body(
+        &mut self,
+        code: &mut wasm_encoder::CodeSection,
+        func: wasmparser::FunctionBody<'_>,
+    ) -> Result<(), wasm_encoder::reencode::Error<Self::Error>> {
+        let mut f = self.new_function_with_parsed_locals(&func)?;
+        let mut reader = func.get_operators_reader()?;
+        let mut held_else = false;
+        while !reader.eof() {
+            let op = reader.read()?;
+            if std::mem::take(&mut held_else) && !matches!(op, wasmparser::Operator::End) {
+                f.instruction(&wasm_encoder::Instruction::Else);
+            }
+            if matches!(op, wasmparser::Operator::Else) {
+                held_else = true;
+                continue;
+            }
+            f.instruction(&self.instruction(op)?);
+        }
+        code.function(&f);
+        Ok(())
     }
 }
 
