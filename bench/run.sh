@@ -41,7 +41,8 @@ rustup target list --installed 2>/dev/null | grep -q wasm32-unknown-unknown \
 say "building cargo-forkify (release)"
 cargo build --release -p cargo-forkify
 say "building examples/ for wasm32-unknown-unknown"
-cargo build --release --target wasm32-unknown-unknown --manifest-path examples/Cargo.toml
+cargo build --release --target wasm32-unknown-unknown --manifest-path examples/Cargo.toml \
+    --target-dir examples/target
 say "building bench/guests for wasm32-unknown-unknown"
 cargo build --release --target wasm32-unknown-unknown --manifest-path bench/guests/Cargo.toml \
     --target-dir target/bench/guests

@@ -13,7 +13,7 @@
 
 use super::Rewriter;
 use crate::codegen::{i, i32c, Loc};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use walrus::ir::{self, InstrSeqId};
 use walrus::ValType;
 
@@ -90,21 +90,29 @@ impl Rewriter<'_> {
         // so one stub serves every target whose values the same code
         // pushes: the code is the key.
         let mut stubs: Vec<(String, Vec<u32>)> = Vec::new();
+        // The stub of each label seen (its key is computed once per label).
+        let mut stub_of: HashMap<InstrSeqId, usize> = HashMap::new();
         let mut routes: Vec<Route> = Vec::with_capacity((hi - lo) as usize);
         for k in lo..hi {
             let route = match targets.get(&k) {
                 None => Route::Trap,
                 Some(Target::Fall) => Route::Fall,
                 Some(Target::To { label, types, .. }) if types.is_empty() => Route::Label(*label),
-                Some(Target::To { types, loads, .. }) => {
-                    let key = format!("{types:?} {loads:?}");
-                    let n = match stubs.iter().position(|s| s.0 == key) {
-                        Some(n) => n,
-                        None => {
-                            stubs.push((key, Vec::new()));
-                            stubs.len() - 1
+                Some(Target::To {
+                    label,
+                    types,
+                    loads,
+                }) => {
+                    let n = *stub_of.entry(*label).or_insert_with(|| {
+                        let key = format!("{types:?} {loads:?}");
+                        match stubs.iter().position(|s| s.0 == key) {
+                            Some(n) => n,
+                            None => {
+                                stubs.push((key, Vec::new()));
+                                stubs.len() - 1
+                            }
                         }
-                    };
+                    });
                     stubs[n].1.push(k);
                     Route::Stub(n)
                 }
@@ -132,7 +140,12 @@ impl Rewriter<'_> {
         let default = if trapping {
             trap
         } else {
-            table.pop().unwrap_or(fall)
+            let d = table.pop().unwrap_or(fall);
+            // Indices past the table's end take the default anyway.
+            while table.last() == Some(&d) {
+                table.pop();
+            }
+            d
         };
         // A few leading entries are cheaper than subtracting `lo`.
         let (mut cur, padded) = if single {

@@ -206,7 +206,7 @@ impl Rewriter<'_> {
         let (seq_lo, _) = self.item_range(seq, sp.items[0]);
         let (_, seq_hi) = self.item_range(seq, *sp.items.last().unwrap_or(&sp.items[0]));
         // A sequence replay enters past other code starts a chain of its own.
-        let chain = chain.unwrap_or(Chain {
+        let mut chain = chain.unwrap_or(Chain {
             lo: seq_lo,
             hi: seq_hi,
             targets: BTreeMap::new(),
@@ -233,8 +233,9 @@ impl Rewriter<'_> {
             let delegated = ci == 0 && self.delegates(seq, items[0]);
             // Landings, and where replay goes for each call index.
             let mut labels: Vec<Option<InstrSeqId>> = Vec::new();
+            // The chain's targets move down it (only item 0 continues it).
             let mut targets = if ci == 0 {
-                chain.targets.clone()
+                std::mem::take(&mut chain.targets)
             } else {
                 BTreeMap::new()
             };
@@ -264,17 +265,27 @@ impl Rewriter<'_> {
                 }
             }
             let (bucket_lo, _) = self.item_range(seq, items[0]);
+            // Indices of later buckets go to the block that skips this one.
+            // Only the first bucket's dispatch point needs each of them (it
+            // may be the replay entry, which traps on the rest, or move into
+            // item 0); a later one is not the entry, so one entry for the
+            // first later index, its last and therefore its default, serves
+            // them all, and the table does not grow with the buckets after.
+            let mut bucket_hi = seq_hi;
             if let Some(g) = skip {
                 let (next_lo, _) = self.item_range(seq, sp.items[end_item]);
-                for k in next_lo..seq_hi {
-                    targets.insert(
-                        k,
-                        Target::To {
-                            label: g,
-                            loads: Vec::new(),
-                            types: Vec::new(),
-                        },
-                    );
+                let to_skip = Target::To {
+                    label: g,
+                    loads: Vec::new(),
+                    types: Vec::new(),
+                };
+                if ci == 0 {
+                    for k in next_lo..seq_hi {
+                        targets.insert(k, to_skip.clone());
+                    }
+                } else {
+                    targets.insert(next_lo, to_skip);
+                    bucket_hi = next_lo + 1;
                 }
             }
             // The dispatch point of this bucket, unless it moves into item 0.
@@ -293,7 +304,7 @@ impl Rewriter<'_> {
                 let (lo, hi, entry) = if ci == 0 {
                     (chain.lo, chain.hi, chain.entry)
                 } else {
-                    (bucket_lo, seq_hi, false)
+                    (bucket_lo, bucket_hi, false)
                 };
                 cur.extend(self.dispatch_point(lo, hi, &targets, entry));
             }
@@ -333,9 +344,12 @@ impl Rewriter<'_> {
                 continue;
             };
             let c = self.construct(seq, pos).clone();
-            let child = match &inner_chain {
-                Some((p, ch)) if *p == pos => Some(ch.clone()),
-                _ => None,
+            let child = match inner_chain.take() {
+                Some((p, ch)) if p == pos => Some(ch),
+                other => {
+                    inner_chain = other;
+                    None
+                }
             };
             let arms: Vec<InstrSeqId> = match c.kind {
                 Kind::If { .. } => match &orig[pos].0 {
@@ -344,8 +358,10 @@ impl Rewriter<'_> {
                 },
                 _ => vec![c.seq],
             };
+            // Only a `block` or `try` body continues a chain: one arm.
+            let mut child = child;
             for arm in arms {
-                self.rewrite_seq(arm, child.clone());
+                self.rewrite_seq(arm, child.take());
             }
         }
     }
