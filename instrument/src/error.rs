@@ -31,12 +31,17 @@ pub enum Error {
         found: String,
     },
     /// A fork-path function uses something ABI 1 cannot unwind (ABI §8).
-    #[error("function {function}: {reason}")]
+    /// When several do, this is the first in function-index order and
+    /// `others` lists the rest, so one run names every refusal.
+    #[error("function {function}: {reason}{}", others_text(others))]
     Unsupported {
         /// The function, by name when it has one, else `func[index]`.
         function: String,
         /// What it does that version 1 refuses.
         reason: String,
+        /// The other refused functions and their reasons, in
+        /// function-index order.
+        others: Vec<(String, String)>,
     },
     /// Something about the module as a whole prevents instrumentation
     /// (no memory, a fork import with reference-typed parameters).
@@ -56,6 +61,21 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+}
+
+/// The refusals after the first, one per line.
+fn others_text(others: &[(String, String)]) -> String {
+    let mut s = String::new();
+    if !others.is_empty() {
+        s.push_str(&format!(
+            "\n  and {} more function(s) refused:",
+            others.len()
+        ));
+        for (function, reason) in others {
+            s.push_str(&format!("\n  function {function}: {reason}"));
+        }
+    }
+    s
 }
 
 impl Error {

@@ -276,13 +276,41 @@ fn plan_all(
         facts,
         name: &name,
     };
-    let plans: Result<Vec<FuncPlan>> = targets
-        .iter()
-        .enumerate()
-        .map(|(ordinal, f)| plan_function(&cx, *f, ordinal as u32, &mut locals))
-        .collect();
+    // Every function is planned even after a refusal, so that the error
+    // names all of them; any other error ends planning at once.
+    let mut plans = Vec::with_capacity(targets.len());
+    let mut refused: Vec<(String, String)> = Vec::new();
+    let mut failed = None;
+    for (ordinal, f) in targets.iter().enumerate() {
+        match plan_function(&cx, *f, ordinal as u32, &mut locals) {
+            Ok(p) => plans.push(p),
+            Err(Error::Unsupported {
+                function,
+                reason,
+                others,
+            }) => {
+                refused.push((function, reason));
+                refused.extend(others);
+            }
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        }
+    }
     module.locals = locals;
-    plans
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    if !refused.is_empty() {
+        let (function, reason) = refused.remove(0);
+        return Err(Error::Unsupported {
+            function,
+            reason,
+            others: refused,
+        });
+    }
+    Ok(plans)
 }
 
 /// Locals (parameters excluded) the function's body uses.

@@ -129,7 +129,9 @@ fn a_pure_table_index_is_recomputed_not_spilled() {
 
 fn refusal(body: &str) -> (String, String) {
     match forkify_instrument::instrument(&module(body), &Config::default()) {
-        Err(Error::Unsupported { function, reason }) => (function, reason),
+        Err(Error::Unsupported {
+            function, reason, ..
+        }) => (function, reason),
         other => panic!("expected a refusal, got {other:?}"),
     }
 }
@@ -146,6 +148,41 @@ fn a_reference_local_live_across_a_fork_is_refused_by_name() {
     assert!(
         reason.contains("reference-typed local") && reason.contains("§8"),
         "{reason}"
+    );
+}
+
+#[test]
+fn every_refused_function_is_named_in_one_error() {
+    let wasm = module(
+        r#"(func $first (local $r externref)
+             (local.set $r (ref.null extern))
+             (drop (call $fork))
+             (drop (ref.is_null (local.get $r))))
+           (func $second
+             (ref.null func)
+             (drop (call $fork))
+             (drop))
+           (func $_start (export "_start") (call $first) (call $second))"#,
+    );
+    let err = forkify_instrument::instrument(&wasm, &Config::default())
+        .expect_err("two functions ABI 1 cannot unwind");
+    let Error::Unsupported {
+        function,
+        reason,
+        others,
+    } = &err
+    else {
+        panic!("expected a refusal, got {err:?}");
+    };
+    assert_eq!(function, "first", "{err}");
+    assert!(reason.contains("reference-typed local"), "{reason}");
+    assert_eq!(others.len(), 1, "{err}");
+    assert_eq!(others[0].0, "second", "{err}");
+    assert!(others[0].1.contains("reference-typed operand"), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("function first:") && text.contains("function second:"),
+        "{text}"
     );
 }
 

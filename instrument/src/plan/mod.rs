@@ -251,6 +251,7 @@ pub fn plan_function(
             function: fname,
             reason: "a non-nullable reference result has no default to return while unwinding"
                 .into(),
+            others: Vec::new(),
         });
     }
     let pool = live.locals().to_vec();

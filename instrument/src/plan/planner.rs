@@ -94,6 +94,7 @@ impl<'a, 'b> Planner<'a, 'b> {
         Error::Unsupported {
             function: self.fname.clone(),
             reason: reason.into(),
+            others: Vec::new(),
         }
     }
 
