@@ -35,4 +35,4 @@ pub use section::{
     AbiSection, SectionError, SectionInfo, FLAG_ABORT_ON_OVERFLOW, SECTION_HEADER_SIZE,
     SECTION_MAGIC, SECTION_NAME,
 };
-pub use verify::{verify, ModuleFacts, Verified, VerifyError};
+pub use verify::{verify, verify_facts, ModuleFacts, Verified, VerifyError};

@@ -94,7 +94,17 @@ impl ModuleFacts {
     /// Validates `wasm` (every feature wasmparser knows) and gathers its
     /// imports, exports and `forkify.abi` section.
     pub fn read(wasm: &[u8]) -> Result<ModuleFacts, VerifyError> {
-        let types = Validator::new_with_features(WasmFeatures::all())
+        ModuleFacts::read_with_features(wasm, WasmFeatures::all())
+    }
+
+    /// [`ModuleFacts::read`], validating with `features` only (the
+    /// instrumenter validates its output with the features it accepted the
+    /// input with, and verifies it from the same pass).
+    pub fn read_with_features(
+        wasm: &[u8],
+        features: WasmFeatures,
+    ) -> Result<ModuleFacts, VerifyError> {
+        let types = Validator::new_with_features(features)
             .validate_all(wasm)
             .map_err(|e| VerifyError::InvalidWasm(e.to_string()))?;
         let invalid = |e: wasmparser::BinaryReaderError| VerifyError::InvalidWasm(e.to_string());

@@ -19,6 +19,17 @@ use crate::{preflight, Error, Result, Stage};
 /// Per instrumented function: its index in the output and its ordinal.
 pub type Placement = BTreeMap<FunctionId, (u32, u32)>;
 
+/// What emission produced: the bytes, where each function went, and the
+/// ABI check of the bytes from their one validation.
+pub struct Emitted {
+    /// The output module.
+    pub bytes: Vec<u8>,
+    /// Where each instrumented function went.
+    pub placement: Placement,
+    /// The output's fork ABI check.
+    pub verified: forkify_abi::Verified,
+}
+
 /// Emits `module` (rewritten, with its runtime). `progress` is told when
 /// emission gives way to validation.
 pub fn emit(
@@ -28,27 +39,35 @@ pub fn emit(
     plans: &[FuncPlan],
     rt: &Runtime,
     progress: &dyn Fn(Stage),
-) -> Result<(Vec<u8>, Placement)> {
+) -> Result<Emitted> {
     if splice::applies(wasm) {
         let spliced = spliced(module, wasm, index, plans)?;
         progress(Stage::Validate);
-        validate(&spliced)?;
+        let verified = verified(&spliced)?;
         let placement = plans
             .iter()
             .map(|pl| (pl.id, (index.of(pl.id), pl.ordinal)))
             .collect();
-        return Ok((spliced, placement));
+        return Ok(Emitted {
+            bytes: spliced,
+            placement,
+            verified,
+        });
     }
     let placement = renumber_for_walrus_order(module, plans, rt)?;
     let emitted = module.emit_wasm();
     progress(Stage::Validate);
-    validate(&emitted).inspect_err(|_| {
+    let verified = verified(&emitted).inspect_err(|_| {
         // Developer aid: keep the module that failed validation.
         if let Some(path) = std::env::var_os("FORKIFY_DUMP_INVALID") {
             let _ = std::fs::write(path, &emitted);
         }
     })?;
-    Ok((emitted, placement))
+    Ok(Emitted {
+        bytes: emitted,
+        placement,
+        verified,
+    })
 }
 
 /// walrus's output with temporary names that say which function went
@@ -126,14 +145,28 @@ fn renumber_for_walrus_order(
 }
 
 /// Validates an output with the features inputs may use.
-pub fn validate(bytes: &[u8]) -> Result<()> {
-    wasmparser::Validator::new_with_features(preflight::features())
-        .validate_all(bytes)
-        .map(|_| ())
-        .map_err(|e| {
-            Error::internal(
-                Stage::Validate,
-                format!("the instrumented module does not validate: {e}"),
-            )
-        })
+/// Validates an output (with the features the input was accepted with) and
+/// gathers, in the same pass, what the fork ABI check needs.
+pub fn facts(bytes: &[u8]) -> Result<forkify_abi::ModuleFacts> {
+    forkify_abi::ModuleFacts::read_with_features(bytes, preflight::features()).map_err(|e| {
+        Error::internal(
+            Stage::Validate,
+            format!("the instrumented module does not validate: {e}"),
+        )
+    })
+}
+
+/// The fork ABI check of an output (ABI §7), from its validation pass: an
+/// output that fails it is a bug.
+fn verified(bytes: &[u8]) -> Result<forkify_abi::Verified> {
+    let facts = facts(bytes)?;
+    forkify_abi::verify_facts(&facts, forkify_abi::ABI_VERSION).map_err(|e| {
+        Error::internal(
+            Stage::Validate,
+            format!(
+                "the instrumented module fails the fork ABI {} check: {e}",
+                forkify_abi::ABI_VERSION
+            ),
+        )
+    })
 }

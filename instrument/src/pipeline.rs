@@ -24,6 +24,10 @@ pub struct Instrumented {
     pub bytes: Vec<u8>,
     /// What was done.
     pub report: Report,
+    /// The output's fork ABI check ([`forkify_abi::verify()`]), done on the
+    /// same pass that validated it; `None` when the module was passed
+    /// through unchanged.
+    pub verified: Option<forkify_abi::Verified>,
 }
 
 /// Why a function is on a fork path: the chain of calls from it to a fork
@@ -101,6 +105,7 @@ fn run(wasm: &[u8], config: &Config, p: &Progress) -> Result<Instrumented> {
                 bytes_after: wasm.len(),
                 ..Default::default()
             },
+            verified: None,
         });
     }
     p.enter(Stage::Parse);
@@ -234,7 +239,11 @@ fn run(wasm: &[u8], config: &Config, p: &Progress) -> Result<Instrumented> {
         .add_processed_by("cargo-forkify", env!("CARGO_PKG_VERSION"));
 
     p.enter(Stage::Emit);
-    let (bytes, placement) = emit::emit(&mut module, wasm, &index, &plans, &rt, &|s| p.enter(s))?;
+    let emit::Emitted {
+        bytes,
+        placement,
+        verified,
+    } = emit::emit(&mut module, wasm, &index, &plans, &rt, &|s| p.enter(s))?;
     for (f, pl) in functions.iter_mut().zip(&plans) {
         if let Some((out_index, ordinal)) = placement.get(&pl.id) {
             f.index = *out_index;
@@ -256,6 +265,7 @@ fn run(wasm: &[u8], config: &Config, p: &Progress) -> Result<Instrumented> {
             functions,
         },
         bytes,
+        verified: Some(verified),
     })
 }
 

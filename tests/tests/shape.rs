@@ -455,6 +455,15 @@ fn abi_section_matches_the_module() {
             s.abort_reserve
         );
         assert_eq!(s.abort_reserve, out.report.abort_reserve, "{}", f.name);
+        // The instrumenter's own ABI check, which `cargo forkify build`
+        // uses instead of parsing the output again, says what a separate
+        // check of the bytes says.
+        assert_eq!(
+            out.verified.as_ref(),
+            Some(&abi::verify(&out.bytes, abi::ABI_VERSION).expect("output verifies")),
+            "{}: instrument()'s check vs forkify_abi::verify",
+            f.name
+        );
         assert!(!s.info.tool.is_empty(), "{}: tool", f.name);
         assert_eq!(
             s.info.fork_imports,
