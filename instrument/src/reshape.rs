@@ -31,6 +31,7 @@
 //! them stay valid: every block this adds starts at the height its code
 //! started at.
 
+use crate::walrus_gaps::dead_code;
 use crate::walrus_gaps::operand_types::OperandTypes;
 use std::collections::HashSet;
 use walrus::ir::{self, Instr, InstrLocId, InstrSeqId, InstrSeqType, UnaryOp};
@@ -273,7 +274,7 @@ impl Reshaper<'_> {
                 let end = new(self.func, end_ty);
                 let retargeted_then = retarget(self.func, then_instrs, consequent, end);
                 let retargeted_else = retarget(self.func, else_instrs, alternative, end);
-                let falls = |v: &[Loc]| !v.last().is_some_and(|(i, _)| transfers(i));
+                let falls = |v: &[Loc]| !v.last().is_some_and(|(i, _)| dead_code::transfers(i));
                 let mut body = prefix;
                 // Branching on "not cond": a condition that ends in
                 // `i32.eqz` loses it (`br_if` on X is `br_if` on X != 0).
@@ -329,23 +330,6 @@ fn is_site(sites: &HashSet<u32>, loc: InstrLocId) -> bool {
 /// An instruction the reshaping adds (no input offset).
 fn plain(i: Instr) -> Loc {
     (i, InstrLocId::default())
-}
-
-/// After it, the rest of the sequence is unreachable.
-fn transfers(i: &Instr) -> bool {
-    matches!(
-        i,
-        Instr::Br(_)
-            | Instr::BrTable(_)
-            | Instr::Return(_)
-            | Instr::Unreachable(_)
-            | Instr::ReturnCall(_)
-            | Instr::ReturnCallIndirect(_)
-            | Instr::ReturnCallRef(_)
-            | Instr::Throw(_)
-            | Instr::ThrowRef(_)
-            | Instr::Rethrow(_)
-    )
 }
 
 /// `instrs`, and the sequences below them, with branches to `from`

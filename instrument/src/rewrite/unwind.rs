@@ -119,15 +119,7 @@ impl Rewriter<'_> {
             write.extend(self.exit_br(&s.exit, k_const));
         }
         self.bytes.add("frame write", &write);
-        let arm = self.seq_of(&stack_ty, &stack_ty, write);
-        let other = self.new_seq(&stack_ty, &stack_ty);
-        let mut check = self.rt.mem.replaying_fast();
-        check.push(i(ir::IfElse {
-            consequent: arm,
-            alternative: other,
-        }));
-        self.bytes.add("unwind check", &check);
-        out.extend(check);
+        out.extend(self.unwind_check(&stack_ty, write));
         if s.return_call {
             out.push(i(ir::Return {}));
         }
@@ -150,16 +142,22 @@ impl Rewriter<'_> {
             let idx = self.call(self.rt.idx_fn);
             u.extend(self.exit_br(&c.exit, idx));
             self.bytes.add("frame write", &u);
-            let arm = self.seq_of(&stack_ty, &stack_ty, u);
-            let other = self.new_seq(&stack_ty, &stack_ty);
-            let mut check = self.rt.mem.replaying_fast();
-            check.push(i(ir::IfElse {
-                consequent: arm,
-                alternative: other,
-            }));
-            self.bytes.add("unwind check", &check);
-            out.extend(check);
+            out.extend(self.unwind_check(&stack_ty, u));
         }
         out
+    }
+
+    /// `if` the state says unwinding, run `write` (which leaves through a
+    /// branch); `stack_ty` is what is on the stack, kept on both arms.
+    fn unwind_check(&mut self, stack_ty: &[ValType], write: Vec<Loc>) -> Vec<Loc> {
+        let arm = self.seq_of(stack_ty, stack_ty, write);
+        let other = self.new_seq(stack_ty, stack_ty);
+        let mut check = self.rt.mem.replaying_fast();
+        check.push(i(ir::IfElse {
+            consequent: arm,
+            alternative: other,
+        }));
+        self.bytes.add("unwind check", &check);
+        check
     }
 }

@@ -12,23 +12,26 @@ use walrus::LocalFunction;
 pub fn truncate(f: &mut LocalFunction) {
     for seq in crate::tree::all_seqs(f) {
         let instrs = &mut f.block_mut(seq).instrs;
-        let end = instrs.iter().position(|(instr, _)| {
-            matches!(
-                instr,
-                Instr::Return(_)
-                    | Instr::Unreachable(_)
-                    | Instr::Br(_)
-                    | Instr::BrTable(_)
-                    | Instr::ReturnCall(_)
-                    | Instr::ReturnCallIndirect(_)
-                    | Instr::ReturnCallRef(_)
-                    | Instr::Throw(_)
-                    | Instr::ThrowRef(_)
-                    | Instr::Rethrow(_)
-            )
-        });
-        if let Some(end) = end {
+        if let Some(end) = instrs.iter().position(|(instr, _)| transfers(instr)) {
             instrs.truncate(end + 1);
         }
     }
+}
+
+/// An unconditional transfer: after it, the rest of the sequence is
+/// unreachable.
+pub fn transfers(i: &Instr) -> bool {
+    matches!(
+        i,
+        Instr::Return(_)
+            | Instr::Unreachable(_)
+            | Instr::Br(_)
+            | Instr::BrTable(_)
+            | Instr::ReturnCall(_)
+            | Instr::ReturnCallIndirect(_)
+            | Instr::ReturnCallRef(_)
+            | Instr::Throw(_)
+            | Instr::ThrowRef(_)
+            | Instr::Rethrow(_)
+    )
 }
