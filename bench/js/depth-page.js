@@ -1,6 +1,6 @@
 // The recursion-depth search in a Chromium page. bench/src/depth.rs inlines
-// this script after `const PROBES = [{id, warm, wasm: base64}, ...]` and
-// `const FRESH = true|false`, and loads the page with `chromium --headless
+// this script after `const PROBES = [{id, warm, wasm: base64}, ...]`,
+// `const FRESH = true|false` and depth-search.js (the search itself), and loads the page with `chromium --headless
 // --dump-dom`. Runs synchronously before the load event, then writes JSON
 // into <pre id="out">.
 //
@@ -40,25 +40,7 @@
   }
 
   function search(bytes, warm) {
-    // walk(warm) first; when even that overflows, search below it.
-    const first = attempt(bytes, warm, warm);
-    let probes = 1;
-    let ok = first.ok ? warm : 0;
-    let bad = first.ok ? Math.max(1024, 2 * warm) : warm;
-    while (first.ok) {
-      probes++;
-      if (!attempt(bytes, bad, warm).ok) break;
-      ok = bad;
-      bad *= 2;
-      if (bad > 2 ** 26) throw new Error('never overflows');
-    }
-    while (bad - ok > 1) {
-      const mid = ok + Math.floor((bad - ok) / 2);
-      probes++;
-      if (attempt(bytes, mid, warm).ok) ok = mid;
-      else bad = mid;
-    }
-    return { max_depth: ok, probes, warm: first.warm };
+    return searchDepth((depth) => attempt(bytes, depth, warm), warm);
   }
 
   const results = PROBES.map((p) => {

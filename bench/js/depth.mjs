@@ -13,6 +13,7 @@
 //       a frame or two; bench/depth-quick.sh uses it.
 // A probe shallower than WARM warms up with walk(DEPTH) instead.
 import { readFileSync } from 'node:fs';
+import './depth-search.js'; // globalThis.searchDepth
 
 const imports = { kernel: { kernel_fork: () => 0 } };
 
@@ -35,25 +36,8 @@ const args = process.argv.slice(2);
 if (args[0] === '--search') {
   const module = new WebAssembly.Module(readFileSync(args[1]));
   const warm = Number(args[2]);
-  // walk(WARM) first; when even that overflows, search below it.
-  const first = attempt(module, warm, warm);
-  let probes = 1;
-  let ok = first.ok ? warm : 0;
-  let bad = first.ok ? Math.max(1024, 2 * warm) : warm;
-  while (first.ok) {
-    probes++;
-    if (!attempt(module, bad, warm).ok) break;
-    ok = bad;
-    bad *= 2;
-    if (bad > 2 ** 26) throw new Error('never overflows');
-  }
-  while (bad - ok > 1) {
-    const mid = ok + Math.floor((bad - ok) / 2);
-    probes++;
-    if (attempt(module, mid, warm).ok) ok = mid;
-    else bad = mid;
-  }
-  process.stdout.write(JSON.stringify({ max_depth: ok, probes, warm: first.warm }) + '\n');
+  const found = searchDepth((depth) => attempt(module, depth, warm), warm);
+  process.stdout.write(JSON.stringify(found) + '\n');
 } else {
   const [file, depth, warm] = args;
   const module = new WebAssembly.Module(readFileSync(file));

@@ -25,6 +25,7 @@ use serde::Serialize;
 use wasmparser::{ExternalKind, Operator, Parser, Payload, TypeRef};
 
 use crate::depth_probes;
+use crate::first_line;
 use crate::tools::{Tool, Toolbox};
 
 /// The V8 tiers of the Node runs.
@@ -888,7 +889,8 @@ fn chromium_search(
     probes: &[ProbeModule],
     variants: &[(usize, String, PathBuf)],
 ) -> Result<Vec<(DepthResult, Option<String>)>> {
-    let script = std::fs::read_to_string(repo.join("bench/js/depth-page.js"))?;
+    let script = std::fs::read_to_string(repo.join("bench/js/depth-search.js"))?
+        + &std::fs::read_to_string(repo.join("bench/js/depth-page.js"))?;
     let mut list = Vec::new();
     for (v, (pi, _, path)) in variants.iter().enumerate() {
         list.push(serde_json::json!({
@@ -1018,21 +1020,6 @@ fn base64(bytes: &[u8]) -> String {
         }
     }
     s
-}
-
-fn first_line(cmd: &mut Command) -> String {
-    cmd.stderr(Stdio::null())
-        .output()
-        .ok()
-        .map(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_string()
-        })
-        .unwrap_or_default()
 }
 
 /// What the harness reads from the recursive function.

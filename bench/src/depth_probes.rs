@@ -24,28 +24,10 @@ pub struct Probe {
     pub stack: bool,
 }
 
-/// The shape test's `walk` (tests/tests/shape.rs,
-/// `walk_keeps_its_declared_locals`), copied verbatim: four declared
+/// The shape test's `walk` (tests/probes/walk.wat, also read by
+/// `walk_keeps_its_declared_locals` in tests/tests/shape.rs): four declared
 /// locals live across the recursive call, the fork result carried below it.
-pub const WALK_WAT: &str = r#"
-(module
-  (import "kernel" "kernel_fork" (func $fork (result i32)))
-  (memory (export "memory") 1)
-  (func $walk (export "walk") (param $d i32) (result i32) (local i64 f32 f64 i32)
-    (local.set 1 (i64.extend_i32_s (local.get $d)))
-    (local.set 2 (f32.convert_i32_s (local.get $d)))
-    (local.set 3 (f64.convert_i32_s (local.get $d)))
-    (local.set 4 (i32.mul (local.get $d) (i32.const 3)))
-    (if (result i32) (i32.eqz (local.get $d))
-      (then (call $fork))
-      (else
-        (i32.add
-          (i32.add (call $fork) (call $walk (i32.sub (local.get $d) (i32.const 1))))
-          (i32.add
-            (i32.add (i32.wrap_i64 (local.get 1)) (i32.trunc_f32_s (local.get 2)))
-            (i32.add (i32.trunc_f64_s (local.get 3)) (local.get 4)))))))
-  (func (export "_start") (drop (call $walk (i32.const 3)))))
-"#;
+pub const WALK_WAT: &str = include_str!("../../tests/probes/walk.wat");
 
 /// `walk` with a v128, an f64 and an i32 (the fork result) on the operand
 /// stack below the recursive call, and an f64 and a v128 local live across

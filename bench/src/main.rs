@@ -386,7 +386,9 @@ fn collect_inputs(repo: &Path, out: &Path, log: &dyn Fn(&str)) -> Result<Vec<Inp
     Ok(inputs)
 }
 
-fn first_line(cmd: &mut Command) -> String {
+/// The first line of a command's standard output (a version string), or
+/// "" when it cannot run.
+pub(crate) fn first_line(cmd: &mut Command) -> String {
     cmd.output()
         .ok()
         .map(|o| {

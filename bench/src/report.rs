@@ -48,7 +48,7 @@ fn u(v: &Value, k: &str) -> u64 {
 }
 
 /// 12345678 -> "12,345,678".
-fn thousands(n: u64) -> String {
+pub(crate) fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::measure::median;
+use crate::report::thousands;
 use crate::tools::{Tool, Toolbox};
 
 /// Marker comments around the generated workload table in BENCHMARKS.md.
@@ -538,19 +539,6 @@ pub fn measure(
         timings,
         seconds: started.elapsed().as_secs_f64(),
     })
-}
-
-/// 12345 -> "12,345".
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// The generated text between `BEGIN` and `END`: one table per workload.

@@ -53,25 +53,8 @@ fn for_each_fixture(mut check: impl FnMut(&Fixture, &[u8], &forkify_instrument::
 /// that pops it), so no local is needed.
 #[test]
 fn walk_keeps_its_declared_locals() {
-    let input = wat(r#"
-        (module
-          (import "kernel" "kernel_fork" (func $fork (result i32)))
-          (memory (export "memory") 1)
-          (func $walk (export "walk") (param $d i32) (result i32) (local i64 f32 f64 i32)
-            (local.set 1 (i64.extend_i32_s (local.get $d)))
-            (local.set 2 (f32.convert_i32_s (local.get $d)))
-            (local.set 3 (f64.convert_i32_s (local.get $d)))
-            (local.set 4 (i32.mul (local.get $d) (i32.const 3)))
-            (if (result i32) (i32.eqz (local.get $d))
-              (then (call $fork))
-              (else
-                (i32.add
-                  (i32.add (call $fork) (call $walk (i32.sub (local.get $d) (i32.const 1))))
-                  (i32.add
-                    (i32.add (i32.wrap_i64 (local.get 1)) (i32.trunc_f32_s (local.get 2)))
-                    (i32.add (i32.trunc_f64_s (local.get 3)) (local.get 4)))))))
-          (func (export "_start") (drop (call $walk (i32.const 3)))))
-    "#);
+    // Also the benchmark's depth probe `walk-wat`.
+    let input = wat(include_str!("../probes/walk.wat"));
     let out = instrument(&input);
     let before = ModuleInfo::parse(&input);
     let after = ModuleInfo::parse(&out.bytes);
