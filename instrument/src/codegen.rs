@@ -234,7 +234,7 @@ fn sleb_len(v: i64) -> u64 {
 }
 
 /// Encoded size of one instruction, estimated (indices as one byte).
-fn estimate(instr: &Instr) -> u64 {
+pub(crate) fn estimate(instr: &Instr) -> u64 {
     match instr {
         Instr::Const(c) => match c.value {
             Value::I32(v) => 1 + sleb_len(v.into()),

@@ -58,6 +58,52 @@ pub struct Config {
     pub fork_imports: Vec<ImportName>,
     /// The name and version written into the `forkify.abi` section.
     pub tool: String,
+    /// Which functions get a replay twin (see [`ReplayTwins`]).
+    pub replay_twins: ReplayTwins,
+}
+
+/// Which fork-path functions are emitted as a pair: the function, whose
+/// normal execution meets no replay landing, and a twin that does the
+/// replaying. A twin costs the function's instrumented size again and
+/// saves an optimizing engine the joins that replay landings add.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReplayTwins {
+    /// Functions that their landings would push past
+    /// [`ReplayTwins::V8_TOP_TIER_LIMIT`] (see [`ReplayTwins::wants`]).
+    #[default]
+    Auto,
+    /// Every fork-path function (tests use it to run twins everywhere).
+    All,
+    /// No function.
+    None,
+}
+
+impl ReplayTwins {
+    /// V8 (Node 20) gives a TurboFan function with more virtual registers
+    /// than this to its mid-tier register allocator, whose code is slower
+    /// and whose frames grow with the function (measured with
+    /// `--trace-turbo` and `--print-wasm-code`: a generated function's
+    /// frame changes between 8,102 and 8,402 virtual registers; the
+    /// `sites-1k` depth probe's instrumented `walk`, at 10,190 against the
+    /// original's 3,632, needed 110 times the original's stack, and
+    /// QuickJS's interpreter loop made the whole engine twice as slow).
+    pub const V8_TOP_TIER_LIMIT: u64 = 8192;
+
+    /// Whether a function gets a twin, from estimates of its virtual
+    /// registers: `own` for the original (its value-producing
+    /// instructions), `added` for what the rewrite adds (per call site, the
+    /// values joined at its landing and three for its unwind check). Under
+    /// `Auto`, a function that stays below the limit does not need a twin,
+    /// and one already above it gains nothing from one.
+    pub fn wants(self, own: u64, added: u64) -> bool {
+        match self {
+            ReplayTwins::Auto => {
+                own < Self::V8_TOP_TIER_LIMIT && own + added >= Self::V8_TOP_TIER_LIMIT
+            }
+            ReplayTwins::All => true,
+            ReplayTwins::None => false,
+        }
+    }
 }
 
 impl Default for Config {
@@ -66,6 +112,7 @@ impl Default for Config {
         Config {
             fork_imports: vec![ImportName::new(m, n)],
             tool: TOOL.to_string(),
+            replay_twins: ReplayTwins::Auto,
         }
     }
 }

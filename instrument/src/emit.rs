@@ -37,6 +37,7 @@ pub fn emit(
     wasm: &[u8],
     index: &FunctionIndex,
     plans: &[FuncPlan],
+    twins: &[(FunctionId, FunctionId)],
     rt: &Runtime,
     progress: &dyn Fn(Stage),
 ) -> Result<Emitted> {
@@ -54,7 +55,7 @@ pub fn emit(
             verified,
         });
     }
-    let placement = renumber_for_walrus_order(module, plans, rt)?;
+    let placement = renumber_for_walrus_order(module, plans, twins, rt)?;
     let emitted = module.emit_wasm();
     progress(Stage::Validate);
     let verified = verified(&emitted).inspect_err(|_| {
@@ -121,10 +122,11 @@ fn spliced(
 
 /// Gives the instrumented functions ordinals in walrus's output order and
 /// rewrites the ordinals their code carries (instruction counts, hence that
-/// order, do not change).
+/// order, do not change); a replay twin carries its function's.
 fn renumber_for_walrus_order(
     module: &mut Module,
     plans: &[FuncPlan],
+    twins: &[(FunctionId, FunctionId)],
     rt: &Runtime,
 ) -> Result<Placement> {
     let out_index = function_order::output_indices(module);
@@ -138,6 +140,12 @@ fn renumber_for_walrus_order(
         let ordinal = ordinal as u32;
         placement.insert(id, (index, ordinal));
         if let FunctionKind::Local(f) = &mut module.funcs.get_mut(id).kind {
+            crate::rewrite::renumber(f, rt, ordinal)?;
+        }
+    }
+    for (id, twin) in twins {
+        let ordinal = placement[id].1;
+        if let FunctionKind::Local(f) = &mut module.funcs.get_mut(*twin).kind {
             crate::rewrite::renumber(f, rt, ordinal)?;
         }
     }

@@ -50,7 +50,7 @@ mod runtime;
 mod tree;
 mod walrus_gaps;
 
-pub use config::{Config, ImportName, TOOL};
+pub use config::{Config, ImportName, ReplayTwins, TOOL};
 pub use error::{Error, Result, Stage};
 pub use pipeline::{explain, instrument, Explanation, Instrumented};
 pub use report::{FunctionReport, Report};

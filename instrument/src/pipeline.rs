@@ -12,10 +12,14 @@ use walrus::{FunctionId, FunctionKind, Module};
 use crate::analysis::callgraph::CallGraph;
 use crate::analysis::index::{self, FunctionIndex};
 use crate::plan::{plan_function, Ctx, FuncPlan};
+use crate::rewrite::twin;
 use crate::walrus_gaps::{self, operand_types::OperandTypes};
 use crate::{
     emit, frame, preflight, runtime, Config, Error, FunctionReport, Report, Result, Stage,
 };
+
+/// What a replay twin's name adds to its function's.
+const TWIN_SUFFIX: &str = "$forkify_replay";
 
 /// An instrumented module and what was done to it.
 #[derive(Debug, Clone)]
@@ -196,11 +200,26 @@ fn run(wasm: &[u8], config: &Config, p: &Progress) -> Result<Instrumented> {
     p.enter(Stage::Rewrite);
     let mut functions = Vec::new();
     let mut added = crate::rewrite::Bytes::default();
+    // (function, its replay twin), in plan order.
+    let mut twins: Vec<(FunctionId, FunctionId)> = Vec::new();
     for pl in &plans {
         let locals_before = locals_used(&module, pl.id);
+        let own = twin::own_registers(&module, pl.id);
         let mut bytes = crate::rewrite::Bytes::default();
+        let mut arms = Vec::new();
         if let FunctionKind::Local(f) = &mut module.funcs.get_mut(pl.id).kind {
-            bytes = crate::rewrite::rewrite(f, &mut module.types, &rt, pl);
+            let done = crate::rewrite::rewrite(f, &mut module.types, &rt, pl);
+            bytes = done.bytes;
+            arms = done.arms;
+        }
+        if config.replay_twins.wants(own, pl.added_registers()) {
+            let name = format!("{}{}", index.name(pl.id), TWIN_SUFFIX);
+            let twin = twin::copy(&mut module, pl.id, name);
+            twin::hand_over(&mut module, pl.id, twin, rt.mem.state, &arms);
+            bytes
+                .0
+                .insert("replay twin", twin::body_bytes(&module, twin));
+            twins.push((pl.id, twin));
         }
         added.merge(&bytes);
         functions.push(FunctionReport {
@@ -243,7 +262,9 @@ fn run(wasm: &[u8], config: &Config, p: &Progress) -> Result<Instrumented> {
         bytes,
         placement,
         verified,
-    } = emit::emit(&mut module, wasm, &index, &plans, &rt, &|s| p.enter(s))?;
+    } = emit::emit(&mut module, wasm, &index, &plans, &twins, &rt, &|s| {
+        p.enter(s)
+    })?;
     for (f, pl) in functions.iter_mut().zip(&plans) {
         if let Some((out_index, ordinal)) = placement.get(&pl.id) {
             f.index = *out_index;

@@ -66,18 +66,40 @@
 
 mod fixture_support;
 
-use fixture_support::{check_tree, instrument_fixture, Fixture};
+use fixture_support::{check_tree, instrument_fixture, instrument_fixture_with, Fixture};
 
 fn run_fixture(name: &str) {
     let f = Fixture::load(name);
     let (_, out) = instrument_fixture(&f);
+    run_instrumented(&f, &out, "instrumented, on the reference host");
+}
+
+/// Every fork-path function as a replay twin pair: the same process tree.
+fn twins_fixture(name: &str) {
+    let f = Fixture::load(name);
+    let mut config = f.config();
+    config.replay_twins = forkify_instrument::ReplayTwins::All;
+    let (_, out) = instrument_fixture_with(&f, &config);
+    assert!(
+        out.report.added_bytes.contains_key("replay twin"),
+        "fixture `{name}`: no replay twin was emitted"
+    );
+    run_instrumented(
+        &f,
+        &out,
+        "instrumented with replay twins, on the reference host",
+    );
+}
+
+fn run_instrumented(f: &Fixture, out: &forkify_instrument::Instrumented, who: &str) {
+    let name = &f.name;
     if let Err(why) = f.runnable() {
         eprintln!("fixture `{name}`: instrumented and validated, not run: {why}");
         return;
     }
     let report = forkify_host::run(&out.bytes, &f.run_options())
         .unwrap_or_else(|e| panic!("fixture `{name}`: the host refused to run it: {e:#}"));
-    if let Err(msg) = check_tree(&f, &report, "instrumented, on the reference host") {
+    if let Err(msg) = check_tree(f, &report, who) {
         panic!("{msg}");
     }
 }
@@ -105,6 +127,11 @@ macro_rules! fixtures {
         /// The instrumented fixtures on the reference host.
         mod run {
             $(#[test] fn $name() { super::run_fixture(stringify!($name)); })*
+        }
+        /// The fixtures instrumented with a replay twin for every
+        /// fork-path function, on the reference host.
+        mod twins {
+            $(#[test] fn $name() { super::twins_fixture(stringify!($name)); })*
         }
         /// The uninstrumented fixtures on the re-execution oracle.
         mod oracle {
@@ -199,4 +226,42 @@ fn forty_sites_is_generated() {
         "{} is stale: rerun with BLESS=1 to regenerate it",
         path.display()
     );
+}
+
+/// A function with hundreds of fork sites, each with the same locals live,
+/// is one whose replay landings would push it past V8's TurboFan limit
+/// for its top-tier register allocator: by default it gets a replay twin,
+/// and the program still forks as `@expect` says (one child resumes in
+/// the function, one in the twin after a replay).
+#[test]
+fn many_sites_get_a_replay_twin() {
+    let text = fixture_support::forty_sites::sites_wat(450, [3, 440]);
+    let path = std::path::Path::new("generated:sites_wat(450)");
+    let f = Fixture::parse("sites_450", path, text).expect("the generated fixture parses");
+    let (_, out) = instrument_fixture(&f);
+    let twin = out.report.added_bytes.get("replay twin").copied();
+    assert!(
+        twin.is_some_and(|b| b > 0),
+        "no replay twin for 450 sites: {:?}",
+        out.report.added_bytes
+    );
+    run_instrumented(
+        &f,
+        &out,
+        "instrumented (a replay twin by default), on the reference host",
+    );
+    // The same program with no twin, and on the oracle, agree.
+    let mut none = f.config();
+    none.replay_twins = forkify_instrument::ReplayTwins::None;
+    let (wasm, plain) = instrument_fixture_with(&f, &none);
+    assert!(!plain.report.added_bytes.contains_key("replay twin"));
+    run_instrumented(
+        &f,
+        &plain,
+        "instrumented without replay twins, on the reference host",
+    );
+    let report = fixture_support::oracle::run(&wasm, 0).expect("the oracle runs it");
+    if let Err(msg) = check_tree(&f, &report, "uninstrumented, by the re-execution oracle") {
+        panic!("{msg}");
+    }
 }

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use camino::Utf8PathBuf;
-use forkify_instrument::Report;
+use forkify_instrument::{ReplayTwins, Report};
 
 use super::{read_input, write_atomic, ForkImportOpts};
 use crate::errors::{print_stderr, ExpectedError};
@@ -31,12 +31,32 @@ pub(crate) struct InstrumentOpts {
     /// call sites, locals added and frame size, then the sizes.
     #[arg(long)]
     stats: bool,
+    /// Which fork-path functions get a replay twin (a copy that does the
+    /// replaying, so that the function's normal execution meets no replay
+    /// landing): `auto` those that landings would push past V8's TurboFan
+    /// limit for its top-tier register allocator, `all`, or `none` (the
+    /// smallest output).
+    #[arg(long, value_enum, value_name = "WHICH", default_value_t = Twins::Auto)]
+    replay_twins: Twins,
+}
+
+/// `--replay-twins` (see [`forkify_instrument::ReplayTwins`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Twins {
+    Auto,
+    All,
+    None,
 }
 
 impl InstrumentOpts {
     pub(crate) fn exec(&self) -> Result<(), ExpectedError> {
         let wasm = read_input(&self.input)?;
-        let config = self.imports.config();
+        let mut config = self.imports.config();
+        config.replay_twins = match self.replay_twins {
+            Twins::Auto => ReplayTwins::Auto,
+            Twins::All => ReplayTwins::All,
+            Twins::None => ReplayTwins::None,
+        };
         let done = forkify_instrument::instrument(&wasm, &config).map_err(|error| {
             ExpectedError::Instrument {
                 path: self.input.clone(),

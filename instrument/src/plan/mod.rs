@@ -166,6 +166,17 @@ pub struct FuncPlan {
 }
 
 impl FuncPlan {
+    /// Virtual registers an optimizing engine needs for what the rewrite
+    /// adds, estimated: per call site, the values joined at its landing
+    /// (the locals live across it, the values carried below it) and three
+    /// for its unwind check (the state, the call index, the writer call).
+    pub fn added_registers(&self) -> u64 {
+        self.sites
+            .iter()
+            .map(|s| (s.saved.len() + s.carry.len()) as u64 + 3)
+            .sum()
+    }
+
     /// The runs its rewrite stores from the operand stack, stores from
     /// locals, and loads, once per use (`runtime::runs`, cut the way the
     /// `runtime` methods the rewrite calls cut them).

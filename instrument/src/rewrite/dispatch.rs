@@ -58,6 +58,7 @@ impl Rewriter<'_> {
             return Vec::new();
         }
         let arm = self.new_seq(&[], &[]);
+        self.arms.push(super::DispatchArm { arm, entry });
         let mut body = if entry { self.restore() } else { Vec::new() };
         if needed {
             let d = self.dispatch(lo, hi, targets, arm, entry);

@@ -41,6 +41,7 @@
 
 mod dispatch;
 mod sequence;
+pub mod twin;
 mod unwind;
 
 use crate::codegen::{i, i32c, zeros, Loc};
@@ -52,6 +53,7 @@ use walrus::ir::{self, Instr, InstrSeqId, InstrSeqType, Value};
 use walrus::{FunctionId, LocalFunction, ModuleTypes, ValType};
 
 pub use crate::codegen::Bytes;
+pub use twin::DispatchArm;
 
 struct Rewriter<'a> {
     func: &'a mut LocalFunction,
@@ -69,16 +71,26 @@ struct Rewriter<'a> {
     writers: Vec<(Vec<Saved>, InstrSeqId)>,
     /// Estimated bytes of what was emitted, by category.
     bytes: Bytes,
+    /// The dispatch points emitted (what a replay twin takes out).
+    arms: Vec<DispatchArm>,
+}
+
+/// What rewriting one function produced besides its new body.
+pub struct Rewritten {
+    /// Estimated bytes added, by category.
+    pub bytes: Bytes,
+    /// Its dispatch points.
+    pub arms: Vec<DispatchArm>,
 }
 
 /// Rewrites `func` according to `plan`; returns an estimate of the bytes it
-/// added, by category.
+/// added, by category, and where its dispatch points are.
 pub fn rewrite(
     func: &mut LocalFunction,
     types: &mut ModuleTypes,
     rt: &Runtime,
     plan: &FuncPlan,
-) -> Bytes {
+) -> Rewritten {
     let entry = func.entry_block();
     // The entry's own type is a function-entry type that walrus never
     // emits; blocks need a real block type.
@@ -94,6 +106,7 @@ pub fn rewrite(
         unwind,
         writers: Vec::new(),
         bytes: Bytes::default(),
+        arms: Vec::new(),
     };
     // Sites that save the same locals share one writer (the sites then only
     // branch to it with their call index).
@@ -186,7 +199,10 @@ pub fn rewrite(
     shell.extend(abort);
     rw.bytes.add("shell", &shell);
     rw.func.block_mut(entry).instrs = top;
-    rw.bytes
+    Rewritten {
+        bytes: rw.bytes,
+        arms: rw.arms,
+    }
 }
 
 fn new_seq_ty(func: &mut LocalFunction, ty: InstrSeqType) -> InstrSeqId {

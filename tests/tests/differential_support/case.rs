@@ -87,14 +87,23 @@ pub fn run_case(engine: &Engine, seed: u64, transform: Transform, t: &mut Tally)
     let fork_referenced = forkify_testkit::wasm::references_function(&bytes, fork_func);
     t.fork_referenced += fork_referenced as u64;
     let fail = |t: &mut Tally, output: Option<&[u8]>, msg: String| {
-        let msg = format!("{msg}\n    fork import {fork_name}; {}", knobs.describe());
+        let twins = if seed % 2 == 1 { "; replay twins" } else { "" };
+        let msg = format!(
+            "{msg}\n    fork import {fork_name}{twins}; {}",
+            knobs.describe()
+        );
         t.failures.push(save_failure(seed, &bytes, output, &msg));
     };
     if let Some(f) = &orig.failure {
         return fail(t, None, format!("harness failure on the original: {f}"));
     }
 
-    let config = Config::with_fork_imports(vec![fork_name.clone()]);
+    let mut config = Config::with_fork_imports(vec![fork_name.clone()]);
+    // Every other case runs every fork-path function as a replay twin pair
+    // (normal execution in the function, replay in its twin).
+    if seed % 2 == 1 {
+        config.replay_twins = forkify_instrument::ReplayTwins::All;
+    }
     let (out, report) = match transform {
         Transform::Identity => (bytes.clone(), None),
         Transform::Instrument | Transform::CorruptFrames => {

@@ -6,31 +6,36 @@ use std::fmt::Write as _;
 use super::fixtures_dir;
 
 /// The one fixture written by a program: a function with 40 fork sites in
-/// code order, site `k` forking only when bit `k` of its mask is set; the
-/// mask has bits 3 and 38, so exactly two sites fork. Regenerate the file
-/// with `BLESS=1 cargo test -p forkify-tests --test fixtures`.
+/// code order, site `k` forking only when it is one of the two it is asked
+/// for, sites 3 and 38. Regenerate the file with
+/// `BLESS=1 cargo test -p forkify-tests --test fixtures`.
 pub fn forty_sites_wat() -> String {
-    const SITES: u32 = 40;
-    const FORKING: [u32; 2] = [3, 38];
-    let mask: u64 = FORKING.iter().map(|k| 1u64 << k).sum();
+    sites_wat(40, [3, 38])
+}
+
+/// A program like `forty_sites.wat` with `sites` fork sites, of which the
+/// two in `forking` fork (in code order); its `@expect` lines say what each
+/// process prints.
+pub fn sites_wat(sites: u32, forking: [u32; 2]) -> String {
     let acc = |k: u32| k * (k + 1) / 2;
     let mut s = String::new();
     let _ = writeln!(
         s,
-        ";; intent: one function with {SITES} fork sites in code order (generated: fixture_support::forty_sites_wat); site k forks only when bit k of the mask is set, and the mask selects sites {} and {}; each child reports the site it resumed at with the locals live there, and exits with the site number",
-        FORKING[0], FORKING[1]
+        ";; intent: one function with {sites} fork sites in code order (generated: fixture_support::forty_sites::sites_wat); site k forks only when it is one of the two sites asked for, {} and {}; each child reports the site it resumed at with the locals live there, and exits with the site number",
+        forking[0], forking[1]
     );
     let _ = writeln!(
         s,
         ";; @expect pid=1 parent=- status=0 stdout=\"parent: child 2 exited {a}\\nparent: child 3 exited {b}\\nhits=2\\n\"",
-        a = FORKING[0],
-        b = FORKING[1]
+        a = forking[0],
+        b = forking[1]
     );
-    for (i, k) in FORKING.iter().enumerate() {
+    for (i, k) in forking.iter().enumerate() {
         let _ = writeln!(
             s,
-            ";; @expect pid={} parent=1 status={k} stdout=\"child resumed at site {k} hits={i} acc={}\\n\"",
+            ";; @expect pid={} parent=1 status={} stdout=\"child resumed at site {k} hits={i} acc={}\\n\"",
             i + 2,
+            k,
             acc(*k)
         );
     }
@@ -45,16 +50,16 @@ pub fn forty_sites_wat() -> String {
   (data (i32.const 256) " exited \00")
   (data (i32.const 288) "hits=\00")
   ;; Returns how many sites forked; the child pids are stored at 4096.
-  (func $sites (param $mask i64) (result i32)
+  (func $sites (param $a i32) (param $b i32) (result i32)
     (local $pid i32) (local $hits i32) (local $acc i32)
 "#,
     );
-    for k in 0..SITES {
+    for k in 0..sites {
         let _ = write!(
             s,
             r#"    ;; site {k}
     (local.set $acc (i32.add (local.get $acc) (i32.const {k})))
-    (if (i64.ne (i64.and (local.get $mask) (i64.const {bit})) (i64.const 0))
+    (if (i32.or (i32.eq (local.get $a) (i32.const {k})) (i32.eq (local.get $b) (i32.const {k})))
       (then
         (local.set $pid (call $fork))
         (if (i32.eqz (local.get $pid))
@@ -71,8 +76,7 @@ pub fn forty_sites_wat() -> String {
         (i32.store (i32.add (i32.const 4096) (i32.shl (local.get $hits) (i32.const 2)))
           (local.get $pid))
         (local.set $hits (i32.add (local.get $hits) (i32.const 1)))))
-"#,
-            bit = 1u64 << k
+"#
         );
     }
     let _ = write!(
@@ -80,7 +84,7 @@ pub fn forty_sites_wat() -> String {
         r#"    (local.get $hits))
   (func $_start (export "_start")
     (local $n i32) (local $i i32) (local $pid i32)
-    (local.set $n (call $sites (i64.const {mask})))
+    (local.set $n (call $sites (i32.const {a}) (i32.const {b})))
     (block $done
       (loop $next
         (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
@@ -96,7 +100,9 @@ pub fn forty_sites_wat() -> String {
     (call $put_num (local.get $n))
     (call $nl))
 )
-"#
+"#,
+        a = forking[0],
+        b = forking[1]
     );
     s
 }

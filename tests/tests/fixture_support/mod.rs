@@ -349,6 +349,11 @@ pub fn check_tree(f: &Fixture, report: &RunReport, who: &str) -> Result<(), Stri
 /// Instruments a fixture, validates the output and checks that it carries
 /// exactly one `forkify.abi` section. Panics with the fixture's name.
 pub fn instrument_fixture(f: &Fixture) -> (Vec<u8>, Instrumented) {
+    instrument_fixture_with(f, &f.config())
+}
+
+/// [`instrument_fixture`] with another configuration.
+pub fn instrument_fixture_with(f: &Fixture, config: &Config) -> (Vec<u8>, Instrumented) {
     let wasm = f.wasm();
     if let Err(e) = validate(&wasm) {
         panic!(
@@ -356,7 +361,7 @@ pub fn instrument_fixture(f: &Fixture) -> (Vec<u8>, Instrumented) {
             f.path.display()
         );
     }
-    let out = forkify_instrument::instrument(&wasm, &f.config())
+    let out = forkify_instrument::instrument(&wasm, config)
         .unwrap_or_else(|e| panic!("fixture `{}`: instrument() failed: {e}", f.name));
     if let Err(e) = validate(&out.bytes) {
         panic!(
