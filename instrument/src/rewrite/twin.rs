@@ -39,7 +39,8 @@ pub struct DispatchArm {
 }
 
 /// Adds a copy of local function `id` to the module, named `name`; returns
-/// its id. The copy shares the original's locals.
+/// its id. The copy shares the original's locals; its instructions carry no
+/// input offsets.
 pub fn copy(module: &mut Module, id: FunctionId, name: String) -> FunctionId {
     let FunctionKind::Local(f) = &module.funcs.get(id).kind else {
         unreachable!("only local functions are rewritten")
@@ -63,10 +64,12 @@ pub fn copy(module: &mut Module, id: FunctionId, name: String) -> FunctionId {
         };
         map.insert(*s, n);
     }
+    // The copy has no input offsets: the input's instructions map to the
+    // function's code, once (walrus's code transform, DWARF).
     for (s, _, instrs) in seqs {
         let copied: Vec<Loc> = instrs
             .into_iter()
-            .map(|(x, loc)| (remap(x, &map), loc))
+            .map(|(x, _)| (remap(x, &map), ir::InstrLocId::default()))
             .collect();
         *b.instr_seq(map[&s]).instrs_mut() = copied;
     }
