@@ -3,7 +3,9 @@
 //! `sequence.rs` rewrites each sequence that holds fork-path calls (landing
 //! blocks, buckets, where dispatch happens); `dispatch.rs` emits one
 //! dispatch point (a `br_table` on the call index); `unwind.rs` emits what
-//! follows each call.
+//! follows each call; `twin.rs` splits a rewritten function that landings
+//! make too large for an engine's best register allocator into a function
+//! without dispatch points and a twin that replays.
 //!
 //! Shape of a rewritten function:
 //!
