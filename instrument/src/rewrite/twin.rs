@@ -69,7 +69,10 @@ pub fn copy(module: &mut Module, id: FunctionId, name: String) -> FunctionId {
     for (s, _, instrs) in seqs {
         let copied: Vec<Loc> = instrs
             .into_iter()
-            .map(|(x, _)| (remap(x, &map), ir::InstrLocId::default()))
+            .map(|(mut x, _)| {
+                remap(&mut x, &map);
+                (x, ir::InstrLocId::default())
+            })
             .collect();
         *b.instr_seq(map[&s]).instrs_mut() = copied;
     }
@@ -78,74 +81,50 @@ pub fn copy(module: &mut Module, id: FunctionId, name: String) -> FunctionId {
     twin
 }
 
-/// `instr` with every sequence it names replaced through `map` (a branch
-/// only names enclosing sequences, all of which are in it).
-fn remap(instr: Instr, map: &HashMap<InstrSeqId, InstrSeqId>) -> Instr {
-    let m = |s: InstrSeqId| map[&s];
+/// Replaces every sequence `instr` names through `map` (a branch only names
+/// enclosing sequences, all of which are in it).
+fn remap(instr: &mut Instr, map: &HashMap<InstrSeqId, InstrSeqId>) {
+    let m = |s: &mut InstrSeqId| *s = map[s];
     match instr {
-        Instr::Block(b) => Instr::Block(ir::Block { seq: m(b.seq) }),
-        Instr::Loop(l) => Instr::Loop(ir::Loop { seq: m(l.seq) }),
-        Instr::IfElse(e) => Instr::IfElse(ir::IfElse {
-            consequent: m(e.consequent),
-            alternative: m(e.alternative),
-        }),
-        Instr::Br(b) => Instr::Br(ir::Br { block: m(b.block) }),
-        Instr::BrIf(b) => Instr::BrIf(ir::BrIf { block: m(b.block) }),
-        Instr::BrTable(t) => Instr::BrTable(ir::BrTable {
-            blocks: t.blocks.iter().map(|s| m(*s)).collect(),
-            default: m(t.default),
-        }),
-        Instr::BrOnNull(b) => Instr::BrOnNull(ir::BrOnNull { block: m(b.block) }),
-        Instr::BrOnNonNull(b) => Instr::BrOnNonNull(ir::BrOnNonNull { block: m(b.block) }),
-        Instr::BrOnCast(mut b) => {
-            b.block = m(b.block);
-            Instr::BrOnCast(b)
+        Instr::Block(ir::Block { seq })
+        | Instr::Loop(ir::Loop { seq })
+        | Instr::Br(ir::Br { block: seq })
+        | Instr::BrIf(ir::BrIf { block: seq })
+        | Instr::BrOnNull(ir::BrOnNull { block: seq })
+        | Instr::BrOnNonNull(ir::BrOnNonNull { block: seq }) => m(seq),
+        Instr::BrOnCast(b) => m(&mut b.block),
+        Instr::BrOnCastFail(b) => m(&mut b.block),
+        Instr::IfElse(e) => {
+            m(&mut e.consequent);
+            m(&mut e.alternative);
         }
-        Instr::BrOnCastFail(mut b) => {
-            b.block = m(b.block);
-            Instr::BrOnCastFail(b)
+        Instr::BrTable(t) => {
+            t.blocks.iter_mut().for_each(m);
+            m(&mut t.default);
         }
-        Instr::TryTable(t) => Instr::TryTable(ir::TryTable {
-            seq: m(t.seq),
-            catches: t
-                .catches
-                .into_iter()
-                .map(|c| match c {
-                    TryTableCatch::Catch { tag, label } => TryTableCatch::Catch {
-                        tag,
-                        label: m(label),
-                    },
-                    TryTableCatch::CatchRef { tag, label } => TryTableCatch::CatchRef {
-                        tag,
-                        label: m(label),
-                    },
-                    TryTableCatch::CatchAll { label } => {
-                        TryTableCatch::CatchAll { label: m(label) }
+        Instr::TryTable(t) => {
+            m(&mut t.seq);
+            for c in &mut t.catches {
+                match c {
+                    TryTableCatch::Catch { label, .. }
+                    | TryTableCatch::CatchRef { label, .. }
+                    | TryTableCatch::CatchAll { label }
+                    | TryTableCatch::CatchAllRef { label } => m(label),
+                }
+            }
+        }
+        Instr::Try(t) => {
+            m(&mut t.seq);
+            for c in &mut t.catches {
+                match c {
+                    LegacyCatch::Catch { handler, .. } | LegacyCatch::CatchAll { handler } => {
+                        m(handler)
                     }
-                    TryTableCatch::CatchAllRef { label } => {
-                        TryTableCatch::CatchAllRef { label: m(label) }
-                    }
-                })
-                .collect(),
-        }),
-        Instr::Try(t) => Instr::Try(ir::Try {
-            seq: m(t.seq),
-            catches: t
-                .catches
-                .into_iter()
-                .map(|c| match c {
-                    LegacyCatch::Catch { tag, handler } => LegacyCatch::Catch {
-                        tag,
-                        handler: m(handler),
-                    },
-                    LegacyCatch::CatchAll { handler } => LegacyCatch::CatchAll {
-                        handler: m(handler),
-                    },
-                    d @ LegacyCatch::Delegate { .. } => d,
-                })
-                .collect(),
-        }),
-        other => other,
+                    LegacyCatch::Delegate { .. } => {}
+                }
+            }
+        }
+        _ => {}
     }
 }
 
