@@ -55,7 +55,7 @@ pub fn instrument(wasm: &[u8], config: &Config) -> Result<Instrumented> {
 /// Explains why `function` (a name or `func[INDEX]`) is on a fork path.
 pub fn explain(wasm: &[u8], config: &Config, function: &str) -> Result<Explanation> {
     guarded(|p| {
-        preflight::check(wasm, config)?;
+        preflight::check(wasm, config, false)?;
         p.enter(Stage::Parse);
         let module = walrus_gaps::parse(wasm)?;
         let index = FunctionIndex::build(&module);
@@ -71,19 +71,59 @@ pub fn explain(wasm: &[u8], config: &Config, function: &str) -> Result<Explanati
 }
 
 /// The stage the pipeline is in, for the error a panic turns into.
-pub struct Progress(Cell<Stage>);
+pub struct Progress {
+    stage: Cell<Stage>,
+    /// Developer aid (`FORKIFY_PROFILE` set): when the stage began, for a
+    /// line per stage on standard error with its time and the process's
+    /// resident memory at its end.
+    profile: Option<Cell<std::time::Instant>>,
+}
 
 impl Progress {
+    fn new() -> Progress {
+        Progress {
+            stage: Cell::new(Stage::Preflight),
+            profile: std::env::var_os("FORKIFY_PROFILE")
+                .map(|_| Cell::new(std::time::Instant::now())),
+        }
+    }
+
     /// Marks the start of `stage`.
     pub fn enter(&self, stage: Stage) {
-        self.0.set(stage);
+        self.profile_line();
+        self.stage.set(stage);
+    }
+
+    fn profile_line(&self) {
+        if let Some(start) = &self.profile {
+            let rss = std::fs::read_to_string("/proc/self/status")
+                .ok()
+                .and_then(|s| {
+                    s.lines()
+                        .find(|l| l.starts_with("VmRSS:"))
+                        .map(|l| l[6..].trim().to_string())
+                })
+                .unwrap_or_default();
+            eprintln!(
+                "forkify profile: {:<10} {:>8.3} s  rss {rss}",
+                self.stage.get().to_string(),
+                start.get().elapsed().as_secs_f64()
+            );
+            start.set(std::time::Instant::now());
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.profile_line();
     }
 }
 
 /// Runs `f`, turning a panic into an [`Error::Internal`] of the stage it
 /// happened in.
 fn guarded<T>(f: impl FnOnce(&Progress) -> Result<T>) -> Result<T> {
-    let progress = Progress(Cell::new(Stage::Preflight));
+    let progress = Progress::new();
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&progress))) {
         Ok(r) => r,
         Err(p) => {
@@ -92,14 +132,17 @@ fn guarded<T>(f: impl FnOnce(&Progress) -> Result<T>) -> Result<T> {
                 .map(|s| s.to_string())
                 .or_else(|| p.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
-            Err(Error::internal(progress.0.get(), format!("panic: {msg}")))
+            Err(Error::internal(
+                progress.stage.get(),
+                format!("panic: {msg}"),
+            ))
         }
     }
 }
 
 /// The transform proper.
 fn run(wasm: &[u8], config: &Config, p: &Progress) -> Result<Instrumented> {
-    let pre = preflight::check(wasm, config)?;
+    let pre = preflight::check(wasm, config, true)?;
     if pre.fork_imports_found.is_empty() {
         return Ok(Instrumented {
             bytes: wasm.to_vec(),
@@ -140,23 +183,7 @@ fn run(wasm: &[u8], config: &Config, p: &Progress) -> Result<Instrumented> {
     let mut targets: Vec<FunctionId> = graph.on_path.keys().copied().collect();
     targets.sort_by_key(|f| index.of(*f));
 
-    p.enter(Stage::Analysis);
-    let code_pos: std::collections::BTreeMap<FunctionId, usize> = module
-        .funcs
-        .iter_local()
-        .enumerate()
-        .map(|(i, (id, _))| (id, i))
-        .collect();
-    let wanted: BTreeSet<usize> = targets
-        .iter()
-        .filter_map(|f| code_pos.get(f).copied())
-        .collect();
-    let facts = OperandTypes::collect(wasm, preflight::features(), &wanted).map_err(|e| {
-        Error::internal(
-            Stage::Analysis,
-            format!("re-validating a valid module: {e}"),
-        )
-    })?;
+    let facts = pre.facts;
 
     p.enter(Stage::Reshape);
     let mut graph = graph;

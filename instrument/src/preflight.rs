@@ -1,15 +1,19 @@
 //! Checks on the raw bytes before anything is parsed into walrus: one
-//! validation, earlier instrumentation (ours or Asyncify's), proposals
-//! walrus cannot read, and which fork imports the module really has.
+//! validation (which also records the operand types the transform needs,
+//! see `walrus_gaps::operand_types`), earlier instrumentation (ours or
+//! Asyncify's), proposals walrus cannot read, and which fork imports the
+//! module really has.
 //!
 //! walrus 0.28 panics (`unimplemented!`) on the operators of a few
 //! proposals and silently drops `shared` from types, so a module using one
 //! of [`UNSUPPORTED`] is refused here with the proposal named, never handed
 //! to walrus.
 
+use crate::walrus_gaps::operand_types::{self, OperandTypes};
 use crate::{Config, Error, ImportName, Result};
 use forkify_abi::{ASYNCIFY_PREFIX, EXPORT_PREFIX, SECTION_NAME};
-use wasmparser::{Parser, Payload, TypeRef, Validator, WasmFeatures};
+use rayon::prelude::*;
+use wasmparser::{Parser, Payload, TypeRef, ValidPayload, Validator, WasmFeatures};
 
 /// Proposals the instrumenter refuses, with their names for messages.
 pub const UNSUPPORTED: [(WasmFeatures, &str); 4] = [
@@ -37,16 +41,26 @@ pub fn features() -> WasmFeatures {
 pub struct Preflight {
     /// The configured fork imports that the module imports, as `module.name`.
     pub fork_imports_found: Vec<String>,
+    /// Operand types of every function body, recorded on the validation
+    /// pass when the module has a fork import and `operand_types` was asked
+    /// for (empty otherwise).
+    pub facts: OperandTypes,
 }
 
-/// Validates `wasm` and refuses modules forkify must not touch.
-pub fn check(wasm: &[u8], config: &Config) -> Result<Preflight> {
-    if let Err(e) = Validator::new_with_features(features()).validate_all(wasm) {
-        return Err(refusal(wasm, e));
-    }
+/// Validates `wasm` (one pass over its bytes; function bodies validated in
+/// parallel) and refuses modules forkify must not touch. With
+/// `operand_types`, records them for a module that has a fork import.
+pub fn check(wasm: &[u8], config: &Config, operand_types: bool) -> Result<Preflight> {
+    let mut validator = Validator::new_with_features(features());
     let mut found = Vec::new();
+    let mut bodies = Vec::new();
     for payload in Parser::new(0).parse_all(wasm) {
-        let payload = payload.map_err(|e| Error::InvalidWasm(e.to_string()))?;
+        let payload = payload.map_err(|e| refusal(wasm, e))?;
+        let valid = validator.payload(&payload).map_err(|e| refusal(wasm, e))?;
+        if let ValidPayload::Func(func, body) = valid {
+            bodies.push((func, body));
+            continue;
+        }
         match payload {
             Payload::CustomSection(c) if c.name() == SECTION_NAME => {
                 return Err(Error::AlreadyInstrumented(format!(
@@ -55,7 +69,7 @@ pub fn check(wasm: &[u8], config: &Config) -> Result<Preflight> {
             }
             Payload::ExportSection(exports) => {
                 for e in exports {
-                    let e = e.map_err(|e| Error::InvalidWasm(e.to_string()))?;
+                    let e = e.map_err(|e| refusal(wasm, e))?;
                     if e.name.starts_with(EXPORT_PREFIX) {
                         return Err(Error::AlreadyInstrumented(format!(
                             "an export `{}`",
@@ -69,7 +83,7 @@ pub fn check(wasm: &[u8], config: &Config) -> Result<Preflight> {
             }
             Payload::ImportSection(imports) => {
                 for imp in imports.into_imports() {
-                    let imp = imp.map_err(|e| Error::InvalidWasm(e.to_string()))?;
+                    let imp = imp.map_err(|e| refusal(wasm, e))?;
                     if !matches!(imp.ty, TypeRef::Func(_) | TypeRef::FuncExact(_)) {
                         continue;
                     }
@@ -82,9 +96,16 @@ pub fn check(wasm: &[u8], config: &Config) -> Result<Preflight> {
             _ => {}
         }
     }
+    let record = operand_types && !found.is_empty();
+    let parts = bodies
+        .into_par_iter()
+        .map(|(func, body)| operand_types::validate_body(func, &body, record))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| refusal(wasm, e))?;
     found.sort();
     Ok(Preflight {
         fork_imports_found: found,
+        facts: OperandTypes::join(parts),
     })
 }
 
@@ -140,7 +161,7 @@ mod tests {
     #[test]
     fn walrus_panicking_proposals_are_refused_by_name() {
         let m = wat(r#"(module (memory 1) (func (memory.discard (i32.const 0) (i32.const 0))))"#);
-        match check(&m, &Config::default()) {
+        match check(&m, &Config::default(), false) {
             Err(Error::UnsupportedProposal { proposal, found }) => {
                 assert_eq!(proposal, "memory control");
                 assert!(found.contains("offset"), "{found}");
@@ -150,7 +171,7 @@ mod tests {
         }
         let invalid = wat(r#"(module (func (result i32)))"#);
         assert!(matches!(
-            check(&invalid, &Config::default()),
+            check(&invalid, &Config::default(), false),
             Err(Error::InvalidWasm(_))
         ));
     }

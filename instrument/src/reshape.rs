@@ -48,6 +48,8 @@ struct Reshaper<'a> {
     facts: &'a OperandTypes,
     /// Offsets of the function's fork-path call instructions.
     sites: &'a HashSet<u32>,
+    /// The sequences that hold a fork-path call, themselves or below.
+    holding: HashSet<InstrSeqId>,
 }
 
 /// Reshapes `func`, whose fork-path calls are the instructions at `sites`.
@@ -66,7 +68,12 @@ pub fn reshape(
         types,
         facts,
         sites,
+        holding: HashSet::new(),
     };
+    // Children come after their parents in `all_seqs`: walk it backwards.
+    for seq in crate::tree::all_seqs(r.func).into_iter().rev() {
+        r.note_holding(seq);
+    }
     r.seq(entry, DEPTH);
 }
 
@@ -102,16 +109,23 @@ impl Reshaper<'_> {
 
     /// Whether `seq` (or a sequence below it) holds a fork-path call.
     fn holds_site(&self, seq: InstrSeqId) -> bool {
-        let mut stack = vec![seq];
-        while let Some(s) = stack.pop() {
-            for (instr, loc) in self.func.block(s).instrs.iter() {
-                if is_site(self.sites, *loc) {
-                    return true;
-                }
-                stack.extend(crate::tree::children(instr));
+        self.holding.contains(&seq)
+    }
+
+    /// Records whether `seq` holds a fork-path call, from its own
+    /// instructions and what is known of the sequences they own.
+    fn note_holding(&mut self, seq: InstrSeqId) {
+        let mut holds = false;
+        for (instr, loc) in self.func.block(seq).instrs.iter() {
+            holds = holds || is_site(self.sites, *loc);
+            crate::tree::for_each_child(instr, |c| holds = holds || self.holding.contains(&c));
+            if holds {
+                break;
             }
         }
-        false
+        if holds {
+            self.holding.insert(seq);
+        }
     }
 
     /// Whether replay would need a dispatch point inside `seq`: its first
@@ -122,8 +136,9 @@ impl Reshaper<'_> {
             if is_site(self.sites, *loc) {
                 return pos > 0;
             }
-            let kids = crate::tree::children(instr);
-            if kids.iter().any(|k| self.holds_site(*k)) {
+            let mut holds = false;
+            crate::tree::for_each_child(instr, |k| holds = holds || self.holds_site(k));
+            if holds {
                 // A block at the start continues the chain; its own first
                 // item decides.
                 return match instr {
@@ -213,13 +228,10 @@ impl Reshaper<'_> {
         }
         // Below: the sequence that received the prefix continues this
         // chain's budget; every other sequence starts a chain of its own.
-        let kids: Vec<InstrSeqId> = self
-            .func
-            .block(seq)
-            .instrs
-            .iter()
-            .flat_map(|(i, _)| crate::tree::children(i))
-            .collect();
+        let mut kids: Vec<InstrSeqId> = Vec::new();
+        for (i, _) in self.func.block(seq).instrs.iter() {
+            crate::tree::for_each_child(i, |c| kids.push(c));
+        }
         for k in kids {
             if !self.holds_site(k) {
                 continue;
@@ -310,10 +322,12 @@ impl Reshaper<'_> {
                         body.push(plain(Instr::Br(ir::Br { block: end })));
                     }
                     self.func.block_mut(els).instrs = body;
+                    self.note_holding(els);
                     let mut e = vec![plain(Instr::Block(ir::Block { seq: els }))];
                     e.extend(retargeted_else);
                     self.func.block_mut(end).instrs = e;
                 }
+                self.note_holding(end);
                 let mut out = vec![plain(Instr::Block(ir::Block { seq: end }))];
                 out.extend(suffix);
                 self.func.block_mut(seq).instrs = out;
@@ -343,12 +357,12 @@ fn retarget(
     let mut stack = Vec::new();
     for (i, _) in instrs.iter_mut() {
         rename(i, from, to);
-        stack.extend(crate::tree::children(i));
+        crate::tree::for_each_child(i, |c| stack.push(c));
     }
     while let Some(s) = stack.pop() {
         for (i, _) in func.block_mut(s).instrs.iter_mut() {
             rename(i, from, to);
-            stack.extend(crate::tree::children(i));
+            crate::tree::for_each_child(i, |c| stack.push(c));
         }
     }
     instrs

@@ -4,20 +4,28 @@
 use walrus::ir::{Instr, InstrSeqId, LegacyCatch};
 use walrus::LocalFunction;
 
-/// The instruction sequences an instruction owns, in code order
-/// (legacy catch handlers after the `try` body).
-pub fn children(instr: &Instr) -> Vec<InstrSeqId> {
+/// Calls `f` with each sequence `instr` owns, in code order (legacy catch
+/// handlers after the `try` body), without allocating: the walks over
+/// every instruction of a module use this.
+#[inline]
+pub fn for_each_child(instr: &Instr, mut f: impl FnMut(InstrSeqId)) {
     match instr {
-        Instr::Block(b) => vec![b.seq],
-        Instr::Loop(l) => vec![l.seq],
-        Instr::IfElse(i) => vec![i.consequent, i.alternative],
-        Instr::TryTable(t) => vec![t.seq],
-        Instr::Try(t) => {
-            let mut v = vec![t.seq];
-            v.extend(legacy_handlers(&t.catches));
-            v
+        Instr::Block(b) => f(b.seq),
+        Instr::Loop(l) => f(l.seq),
+        Instr::IfElse(i) => {
+            f(i.consequent);
+            f(i.alternative);
         }
-        _ => Vec::new(),
+        Instr::TryTable(t) => f(t.seq),
+        Instr::Try(t) => {
+            f(t.seq);
+            for c in &t.catches {
+                if let LegacyCatch::Catch { handler, .. } | LegacyCatch::CatchAll { handler } = c {
+                    f(*handler);
+                }
+            }
+        }
+        _ => {}
     }
 }
 
@@ -40,11 +48,11 @@ pub fn all_seqs(f: &LocalFunction) -> Vec<InstrSeqId> {
     let mut stack = vec![f.entry_block()];
     while let Some(seq) = stack.pop() {
         out.push(seq);
-        for (instr, _) in f.block(seq).instrs.iter().rev() {
-            for c in children(instr).into_iter().rev() {
-                stack.push(c);
-            }
+        let mark = stack.len();
+        for (instr, _) in f.block(seq).instrs.iter() {
+            for_each_child(instr, |c| stack.push(c));
         }
+        stack[mark..].reverse();
     }
     out
 }

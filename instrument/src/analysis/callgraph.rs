@@ -10,6 +10,7 @@
 //! This module only reads the module.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 use walrus::ir::{Instr, InstrLocId, InstrSeqId, Value};
 use walrus::{
     ConstExpr, ElementItems, ElementKind, FunctionId, FunctionKind, LocalFunction, Module, TableId,
@@ -22,7 +23,22 @@ pub enum Callees {
     /// Exactly this function.
     Direct(FunctionId),
     /// Any of these.
-    Set(BTreeSet<FunctionId>),
+    Set(CalleeSet),
+}
+
+/// The functions an indirect call or `call_ref` can reach. Calls through
+/// the same table (and slot) with the same type share one set.
+#[derive(Debug, Clone)]
+pub struct CalleeSet {
+    id: usize,
+    members: Arc<BTreeSet<FunctionId>>,
+}
+
+impl CalleeSet {
+    /// The members, in id order.
+    pub fn iter(&self) -> impl Iterator<Item = &FunctionId> {
+        self.members.iter()
+    }
 }
 
 /// The closure of functions that can reach a fork import.
@@ -35,6 +51,9 @@ pub struct CallGraph {
     pub on_path: BTreeMap<FunctionId, FunctionId>,
     /// Per local function, its call instructions: (seq, position, callees).
     pub calls: BTreeMap<FunctionId, Vec<(InstrSeqId, usize, Callees)>>,
+    /// Per callee set (by id), whether one of its members reaches a fork
+    /// import.
+    set_reaches: Vec<bool>,
 }
 
 /// An instruction's input offset (none for instructions forkify added).
@@ -115,40 +134,58 @@ impl CallGraph {
         }
         let same_type =
             |ty: TypeId, f: FunctionId| same_signature(module, ty, module.funcs.get(f).ty());
+        // One set per distinct (type, table, slot) of `call_indirect` and per
+        // type of `call_ref`.
+        let mut sets: Vec<CalleeSet> = Vec::new();
+        let mut interned: HashMap<SetKey, usize> = HashMap::new();
+        let mut intern = |key, members: &mut dyn FnMut() -> BTreeSet<FunctionId>| {
+            let id = *interned.entry(key).or_insert_with(|| {
+                sets.push(CalleeSet {
+                    id: sets.len(),
+                    members: Arc::new(members()),
+                });
+                sets.len() - 1
+            });
+            Callees::Set(sets[id].clone())
+        };
         for (fid, seq, pos, call) in raw {
             let callees = match call {
                 RawCall::Direct(g) => Callees::Direct(g),
                 RawCall::Indirect(ty, table, slot) => {
                     let tc = &tables[&table];
-                    let set: BTreeSet<FunctionId> = if tc.unknown {
-                        escaping
-                            .iter()
-                            .copied()
-                            .filter(|g| same_type(ty, *g))
-                            .collect()
-                    } else {
-                        let mut s: BTreeSet<FunctionId> = tc.anywhere.clone();
-                        match slot {
-                            Some(k) => s.extend(tc.slots.get(&k)),
-                            None => s.extend(tc.slots.values()),
+                    let slot = if tc.unknown { None } else { slot };
+                    intern((ty, Some((table, slot))), &mut || {
+                        if tc.unknown {
+                            escaping
+                                .iter()
+                                .copied()
+                                .filter(|g| same_type(ty, *g))
+                                .collect()
+                        } else {
+                            let mut s: BTreeSet<FunctionId> = tc.anywhere.clone();
+                            match slot {
+                                Some(k) => s.extend(tc.slots.get(&k)),
+                                None => s.extend(tc.slots.values()),
+                            }
+                            s.into_iter().filter(|g| same_type(ty, *g)).collect()
                         }
-                        s.into_iter().filter(|g| same_type(ty, *g)).collect()
-                    };
-                    Callees::Set(set)
+                    })
                 }
-                RawCall::Ref(ty) => Callees::Set(
+                RawCall::Ref(ty) => intern((ty, None), &mut || {
                     escaping
                         .iter()
                         .copied()
                         .filter(|g| same_type(ty, *g))
-                        .collect(),
-                ),
+                        .collect()
+                }),
             };
             calls.entry(fid).or_default().push((seq, pos, callees));
         }
-        // Reverse edges, then a breadth-first walk from the fork imports so
-        // every member gets its shortest reason.
+        // Reverse edges (a function's direct callers, and the sets it is in
+        // with the callers of each set), then a breadth-first walk from the
+        // fork imports so every member gets its shortest reason.
         let mut callers: BTreeMap<FunctionId, BTreeSet<FunctionId>> = BTreeMap::new();
+        let mut set_callers: Vec<BTreeSet<FunctionId>> = vec![BTreeSet::new(); sets.len()];
         for (f, cs) in &calls {
             for (_, _, c) in cs {
                 match c {
@@ -156,20 +193,32 @@ impl CallGraph {
                         callers.entry(*g).or_default().insert(*f);
                     }
                     Callees::Set(s) => {
-                        for g in s {
-                            callers.entry(*g).or_default().insert(*f);
-                        }
+                        set_callers[s.id].insert(*f);
                     }
                 }
             }
         }
+        let mut member_of: HashMap<FunctionId, Vec<usize>> = HashMap::new();
+        for s in &sets {
+            for g in s.iter() {
+                member_of.entry(*g).or_default().push(s.id);
+            }
+        }
+        let mut set_reaches = vec![false; sets.len()];
         let mut on_path = BTreeMap::new();
         let mut queue: VecDeque<FunctionId> = fork_imports.iter().copied().collect();
         while let Some(g) = queue.pop_front() {
-            for f in callers.get(&g).into_iter().flatten() {
-                if !fork_imports.contains(f) && !on_path.contains_key(f) {
-                    on_path.insert(*f, g);
-                    queue.push_back(*f);
+            let mut next: BTreeSet<FunctionId> = callers.remove(&g).unwrap_or_default();
+            for id in member_of.get(&g).into_iter().flatten() {
+                if !set_reaches[*id] {
+                    set_reaches[*id] = true;
+                    next.extend(std::mem::take(&mut set_callers[*id]));
+                }
+            }
+            for f in next {
+                if !fork_imports.contains(&f) && !on_path.contains_key(&f) {
+                    on_path.insert(f, g);
+                    queue.push_back(f);
                 }
             }
         }
@@ -177,6 +226,7 @@ impl CallGraph {
             fork_imports,
             on_path,
             calls,
+            set_reaches,
         }
     }
 
@@ -234,7 +284,7 @@ impl CallGraph {
     pub fn is_fork_path_call(&self, c: &Callees) -> bool {
         match c {
             Callees::Direct(g) => self.reaches_fork(*g),
-            Callees::Set(s) => s.iter().any(|g| self.reaches_fork(*g)),
+            Callees::Set(s) => self.set_reaches[s.id],
         }
     }
 
@@ -252,6 +302,10 @@ impl CallGraph {
         out
     }
 }
+
+/// What makes two indirect calls reach the same functions: the type, and
+/// for `call_indirect` the table and the constant slot (when it matters).
+type SetKey = (TypeId, Option<(TableId, Option<u64>)>);
 
 enum RawCall {
     Direct(FunctionId),

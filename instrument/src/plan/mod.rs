@@ -18,9 +18,9 @@ use crate::runtime::Run;
 use crate::walrus_gaps::operand_types::OperandTypes;
 use crate::{Error, Stage};
 use planner::Planner;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use walrus::ir::InstrSeqId;
-use walrus::{FunctionId, FunctionKind, LocalId, Module, ModuleLocals, ValType};
+use walrus::{FunctionId, FunctionKind, LocalFunction, LocalId, Module, ModuleLocals, ValType};
 
 /// Items (calls or constructs holding calls) per bucket of a sequence's
 /// replay dispatch: each item adds one landing block, so this bounds the
@@ -266,11 +266,13 @@ pub fn plan_function(
         });
     }
     let pool = live.locals().to_vec();
+    let holding = holding(f, &site_keys);
     let mut planner = Planner {
         cx,
         f,
         fname,
         calls,
+        holding,
         sites: Vec::new(),
         seqs: HashMap::new(),
         constructs: HashMap::new(),
@@ -315,4 +317,25 @@ pub fn plan_function(
         results,
         locals_added: added,
     })
+}
+
+/// The sequences of `f` that hold one of `sites` (as (sequence, position)),
+/// themselves or in a sequence below them.
+fn holding(f: &LocalFunction, sites: &BTreeSet<(InstrSeqId, usize)>) -> HashSet<InstrSeqId> {
+    let mut out: HashSet<InstrSeqId> = sites.iter().map(|(s, _)| *s).collect();
+    // Children come after their parents in `all_seqs`: walk it backwards.
+    for seq in crate::tree::all_seqs(f).into_iter().rev() {
+        if out.contains(&seq) {
+            continue;
+        }
+        let mut holds = false;
+        for (instr, _) in f.block(seq).instrs.iter() {
+            crate::tree::for_each_child(instr, |c| holds = holds || out.contains(&c));
+            if holds {
+                out.insert(seq);
+                break;
+            }
+        }
+    }
+    out
 }

@@ -8,7 +8,7 @@ use crate::analysis::liveness::Liveness;
 use crate::codegen::zero;
 use crate::frame;
 use crate::{Error, Stage};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use walrus::ir::{Instr, InstrSeqId, InstrSeqType};
 use walrus::{FunctionKind, LocalFunction, LocalId, ModuleLocals, ModuleTypes, ValType};
 
@@ -17,6 +17,8 @@ pub(super) struct Planner<'a, 'b> {
     pub(super) f: &'a LocalFunction,
     pub(super) fname: String,
     pub(super) calls: HashMap<(InstrSeqId, usize), &'a Callees>,
+    /// The sequences that hold a fork-path call, themselves or below.
+    pub(super) holding: HashSet<InstrSeqId>,
     pub(super) sites: Vec<SitePlan>,
     pub(super) seqs: HashMap<InstrSeqId, SeqPlan>,
     pub(super) constructs: HashMap<(InstrSeqId, usize), ConstructPlan>,
@@ -116,7 +118,7 @@ impl<'a, 'b> Planner<'a, 'b> {
         let Some(at) = facts else {
             return Err(self.bug(format!("no operand types for the {what} at position {pos}")));
         };
-        let Some(stack) = &at.stack else {
+        let Some(stack) = at.stack else {
             return Err(self.bug(format!(
                 "operand stack unknown at the {what} at offset {:#x}",
                 loc.data()
@@ -158,8 +160,9 @@ impl<'a, 'b> Planner<'a, 'b> {
                 }
                 continue;
             }
-            let children = crate::tree::children(instr);
-            if children.is_empty() || !self.contains_site(&children) {
+            let mut holds = false;
+            crate::tree::for_each_child(instr, |c| holds = holds || self.holding.contains(&c));
+            if !holds {
                 continue;
             }
             self.plan_construct(seq, pos, instr)?;
@@ -180,19 +183,7 @@ impl<'a, 'b> Planner<'a, 'b> {
     }
 
     fn contains_site(&self, seqs: &[InstrSeqId]) -> bool {
-        let f = self.f;
-        let mut stack = seqs.to_vec();
-        while let Some(s) = stack.pop() {
-            for (pos, (instr, _)) in f.block(s).instrs.iter().enumerate() {
-                if let Some(c) = self.calls.get(&(s, pos)) {
-                    if self.cx.graph.is_fork_path_call(c) {
-                        return true;
-                    }
-                }
-                stack.extend(crate::tree::children(instr));
-            }
-        }
-        false
+        seqs.iter().any(|s| self.holding.contains(s))
     }
 
     fn plan_construct(&mut self, seq: InstrSeqId, pos: usize, instr: &Instr) -> Result<(), Error> {
@@ -452,12 +443,7 @@ impl<'a, 'b> Planner<'a, 'b> {
                 let lp = self.item_landing(items[j]);
                 let boundary = (prev + 1..=lp).find(|p| {
                     let loc = instrs[*p].1;
-                    !loc.is_default()
-                        && self
-                            .cx
-                            .facts
-                            .at(loc.data())
-                            .is_some_and(|a| a.height == a.frame_height)
+                    !loc.is_default() && self.cx.facts.at_frame_base(loc.data())
                 });
                 if let Some(p) = boundary {
                     chunks.push((j, p));

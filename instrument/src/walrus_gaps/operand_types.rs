@@ -3,99 +3,148 @@
 //! walrus gives a tree of instructions but no operand types; the transform
 //! needs, at each fork-path call and at each construct that contains one, the
 //! types of the values on the operand stack. The validator knows them, so
-//! this module re-validates the bodies of the functions that will be
-//! rewritten and records, per instruction offset (walrus keeps the offset as
-//! each instruction's `InstrLocId`), the stack height, the height of the
-//! innermost control frame, and for calls and block-like instructions the
-//! whole stack. It records nothing else and changes nothing.
+//! preflight's one validation of the input records, per function body
+//! (bodies are validated in parallel), for calls and block-like
+//! instructions the stack height, the height of the innermost control frame
+//! and the whole stack, and for every other instruction only whether the
+//! stack is empty down to the innermost frame (a place where code can be
+//! cut). Offsets are absolute, as walrus keeps them in each instruction's
+//! `InstrLocId`. It records nothing else and changes nothing.
 
-use std::collections::{BTreeSet, HashMap};
-use wasmparser::{Operator, Parser, ValType, Validator, WasmFeatures};
+use wasmparser::{FuncToValidate, FunctionBody, Operator, ValType, ValidatorResources};
 
-/// What the validator knew just before one instruction ran.
-#[derive(Debug, Clone)]
-pub struct At {
+/// What the validator knew just before a call or block-like instruction.
+#[derive(Debug, Clone, Copy)]
+pub struct At<'a> {
     /// Operand stack height, for the whole function.
     pub height: u32,
     /// Height below which the innermost control frame cannot pop.
     pub frame_height: u32,
-    /// The whole operand stack, bottom first; only for calls and blocks.
-    pub stack: Option<Vec<ValType>>,
+    /// The whole operand stack, bottom first; `None` in unreachable code
+    /// (walrus drops it, so the transform never asks about it).
+    pub stack: Option<&'a [ValType]>,
 }
 
-/// Facts per absolute instruction offset, for the functions asked about.
+/// One recorded call or block-like instruction.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    offset: u32,
+    height: u32,
+    frame_height: u32,
+    /// Where its stack starts in [`OperandTypes::types`]; `u32::MAX` when
+    /// unknown.
+    stack: u32,
+}
+
+/// Facts per absolute instruction offset, for the functions recorded.
 #[derive(Debug, Default)]
 pub struct OperandTypes {
-    at: HashMap<u32, At>,
+    /// Calls and block-like instructions, by increasing offset.
+    entries: Vec<Entry>,
+    /// Their stacks, one after another.
+    types: Vec<ValType>,
+    /// Offsets, increasing, of the other instructions before which the
+    /// stack is empty down to the innermost control frame.
+    at_base: Vec<u32>,
 }
 
 impl OperandTypes {
-    /// The facts before the instruction at `offset`.
-    pub fn at(&self, offset: u32) -> Option<&At> {
-        self.at.get(&offset)
+    /// The facts before the call or block-like instruction at `offset`.
+    pub fn at(&self, offset: u32) -> Option<At<'_>> {
+        let i = self
+            .entries
+            .binary_search_by_key(&offset, |e| e.offset)
+            .ok()?;
+        let e = self.entries[i];
+        let stack = (e.stack != u32::MAX).then(|| {
+            let start = e.stack as usize;
+            &self.types[start..start + e.height as usize]
+        });
+        Some(At {
+            height: e.height,
+            frame_height: e.frame_height,
+            stack,
+        })
     }
 
-    /// Validates `wasm` and records facts for the local functions whose
-    /// position in the code section is in `wanted`.
-    pub fn collect(
-        wasm: &[u8],
-        features: WasmFeatures,
-        wanted: &BTreeSet<usize>,
-    ) -> Result<OperandTypes, String> {
-        let mut facts = OperandTypes::default();
-        let mut validator = Validator::new_with_features(features);
-        let mut code_index = 0usize;
-        for payload in Parser::new(0).parse_all(wasm) {
-            let payload = payload.map_err(|e| e.to_string())?;
-            let valid = validator.payload(&payload).map_err(|e| e.to_string())?;
-            if let wasmparser::ValidPayload::Func(func, body) = valid {
-                let this = code_index;
-                code_index += 1;
-                if !wanted.contains(&this) {
-                    continue;
+    /// Whether, before the instruction at `offset`, the operand stack is
+    /// empty down to the innermost control frame. False when unknown.
+    pub fn at_frame_base(&self, offset: u32) -> bool {
+        if self.at_base.binary_search(&offset).is_ok() {
+            return true;
+        }
+        self.at(offset).is_some_and(|a| a.height == a.frame_height)
+    }
+
+    /// Joins the facts of function bodies given in code order.
+    pub fn join(parts: Vec<OperandTypes>) -> OperandTypes {
+        let mut out = OperandTypes {
+            entries: Vec::with_capacity(parts.iter().map(|p| p.entries.len()).sum()),
+            types: Vec::with_capacity(parts.iter().map(|p| p.types.len()).sum()),
+            at_base: Vec::with_capacity(parts.iter().map(|p| p.at_base.len()).sum()),
+        };
+        for p in parts {
+            let shift = out.types.len() as u32;
+            out.entries.extend(p.entries.into_iter().map(|mut e| {
+                if e.stack != u32::MAX {
+                    e.stack += shift;
                 }
-                let mut v = func.into_validator(Default::default());
-                let mut locals = body.get_locals_reader().map_err(|e| e.to_string())?;
-                for _ in 0..locals.get_count() {
-                    let offset = locals.original_position();
-                    let (count, ty) = locals.read().map_err(|e| e.to_string())?;
-                    v.define_locals(offset, count, ty)
-                        .map_err(|e| e.to_string())?;
+                e
+            }));
+            out.types.extend(p.types);
+            out.at_base.extend(p.at_base);
+        }
+        out
+    }
+}
+
+/// Validates one function body; with `record`, returns its facts.
+pub fn validate_body(
+    func: FuncToValidate<ValidatorResources>,
+    body: &FunctionBody<'_>,
+    record: bool,
+) -> Result<OperandTypes, wasmparser::BinaryReaderError> {
+    let mut facts = OperandTypes::default();
+    let mut v = func.into_validator(Default::default());
+    let mut locals = body.get_locals_reader()?;
+    for _ in 0..locals.get_count() {
+        let offset = locals.original_position();
+        let (count, ty) = locals.read()?;
+        v.define_locals(offset, count, ty)?;
+    }
+    let mut ops = body.get_operators_reader()?;
+    while !ops.eof() {
+        let offset = ops.original_position();
+        let op = ops.read()?;
+        if record {
+            let height = v.operand_stack_height();
+            let frame_height = v.get_control_frame(0).map(|f| f.height as u32).unwrap_or(0);
+            if wants_stack(&op) {
+                let start = facts.types.len();
+                for depth in (0..height as usize).rev() {
+                    match v.get_operand_type(depth) {
+                        Some(Some(t)) => facts.types.push(t),
+                        _ => break,
+                    }
                 }
-                let mut ops = body.get_operators_reader().map_err(|e| e.to_string())?;
-                while !ops.eof() {
-                    let offset = ops.original_position();
-                    let op = ops.read().map_err(|e| e.to_string())?;
-                    let height = v.operand_stack_height();
-                    let frame_height = v.get_control_frame(0).map(|f| f.height as u32).unwrap_or(0);
-                    let stack = if wants_stack(&op) {
-                        let mut s = Vec::with_capacity(height as usize);
-                        for depth in (0..height as usize).rev() {
-                            match v.get_operand_type(depth) {
-                                Some(Some(t)) => s.push(t),
-                                // Unreachable code: walrus drops it, so the
-                                // transform never asks about it.
-                                _ => break,
-                            }
-                        }
-                        (s.len() == height as usize).then_some(s)
-                    } else {
-                        None
-                    };
-                    facts.at.insert(
-                        offset as u32,
-                        At {
-                            height,
-                            frame_height,
-                            stack,
-                        },
-                    );
-                    v.op(offset, &op).map_err(|e| e.to_string())?;
+                let known = facts.types.len() - start == height as usize;
+                if !known {
+                    facts.types.truncate(start);
                 }
+                facts.entries.push(Entry {
+                    offset: offset as u32,
+                    height,
+                    frame_height,
+                    stack: if known { start as u32 } else { u32::MAX },
+                });
+            } else if height == frame_height {
+                facts.at_base.push(offset as u32);
             }
         }
-        Ok(facts)
+        v.op(offset, &op)?;
     }
+    ops.finish()?;
+    Ok(facts)
 }
 
 fn wants_stack(op: &Operator<'_>) -> bool {
