@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use walrus::{FunctionId, FunctionKind, Module};
 
-use crate::analysis::callgraph::CallGraph;
+use crate::analysis::callgraph::{CallGraph, CodeEffects};
 use crate::analysis::index::{self, FunctionIndex};
 use crate::plan::{plan_function, Ctx, FuncPlan};
 use crate::rewrite::twin;
@@ -61,7 +61,7 @@ pub fn explain(wasm: &[u8], config: &Config, function: &str) -> Result<Explanati
         let index = FunctionIndex::build(&module);
         p.enter(Stage::CallGraph);
         let forks = index::fork_imports(&module, config)?;
-        let graph = CallGraph::build(&module, forks);
+        let graph = CallGraph::build(&module, forks, &Default::default());
         let id = index
             .find(function)
             .ok_or_else(|| Error::NoSuchFunction(function.to_string()))?;
@@ -92,6 +92,13 @@ impl Progress {
     pub fn enter(&self, stage: Stage) {
         self.profile_line();
         self.stage.set(stage);
+    }
+
+    /// A line of the profile (nothing without `FORKIFY_PROFILE`).
+    pub fn note(&self, what: impl FnOnce() -> String) {
+        if self.profile.is_some() {
+            eprintln!("forkify profile: {}", what());
+        }
     }
 
     fn profile_line(&self) {
@@ -156,12 +163,42 @@ fn run(wasm: &[u8], config: &Config, p: &Progress) -> Result<Instrumented> {
         });
     }
     p.enter(Stage::Parse);
-    let mut module = walrus_gaps::parse(wasm)?;
+    // Walrus IR only for the functions that might reach a fork import, when
+    // the splice will put every other function's bytes back.
+    let slim = (pre.might_reach.iter().any(|r| !r) && walrus_gaps::splice::applies(wasm))
+        .then(|| walrus_gaps::slim::build(wasm, &pre.bodies, &pre.might_reach))
+        .flatten();
+    p.note(|| {
+        let kept = pre.might_reach.iter().filter(|r| **r).count();
+        let of = pre.might_reach.len();
+        let how = if slim.is_some() { "slim" } else { "whole" };
+        format!("parse: {how}, {kept} of {of} bodies might reach a fork import")
+    });
+    let mut module = match slim {
+        Some(slim) => walrus_gaps::parse_slim(slim)?,
+        None => walrus_gaps::parse(wasm)?,
+    };
     let index = FunctionIndex::build(&module);
 
     p.enter(Stage::CallGraph);
     let forks = index::fork_imports(&module, config)?;
-    let graph = CallGraph::build(&module, forks);
+    // What the bodies walrus did not get do to tables and references.
+    let tables: Vec<walrus::TableId> = module.tables.iter().map(|t| t.id()).collect();
+    let code = CodeEffects {
+        tables_changed: pre
+            .code
+            .tables_changed
+            .iter()
+            .filter_map(|t| tables.get(*t as usize).copied())
+            .collect(),
+        ref_funcs: pre
+            .code
+            .ref_funcs
+            .iter()
+            .filter_map(|f| index.id(*f))
+            .collect(),
+    };
+    let graph = CallGraph::build(&module, forks, &code);
     for f in graph.on_path.keys() {
         if let FunctionKind::Local(lf) = &mut module.funcs.get_mut(*f).kind {
             walrus_gaps::dead_code::truncate(lf);

@@ -9,11 +9,16 @@
 //! of [`UNSUPPORTED`] is refused here with the proposal named, never handed
 //! to walrus.
 
+use crate::analysis::reach::{self, BodyFacts, ModuleFacts};
 use crate::walrus_gaps::operand_types::{self, OperandTypes};
 use crate::{Config, Error, ImportName, Result};
 use forkify_abi::{ASYNCIFY_PREFIX, EXPORT_PREFIX, SECTION_NAME};
 use rayon::prelude::*;
-use wasmparser::{Parser, Payload, TypeRef, ValidPayload, Validator, WasmFeatures};
+use std::collections::HashMap;
+use wasmparser::{
+    CompositeInnerType, ElementItems, ExternalKind, FunctionBody, Parser, Payload, TypeRef,
+    ValType, ValidPayload, Validator, WasmFeatures,
+};
 
 /// Proposals the instrumenter refuses, with their names for messages.
 pub const UNSUPPORTED: [(WasmFeatures, &str); 4] = [
@@ -45,6 +50,15 @@ pub struct Preflight {
     /// pass when the module has a fork import and `operand_types` was asked
     /// for (empty otherwise).
     pub facts: OperandTypes,
+    /// Recorded with the operand types (else empty): per defined function,
+    /// whether it might reach a fork import (a superset of the fork path,
+    /// `analysis::reach`)...
+    pub might_reach: Vec<bool>,
+    /// ... the byte range of each body (its size included) ...
+    pub bodies: Vec<std::ops::Range<usize>>,
+    /// ... and the code facts of all bodies together: the tables code can
+    /// change and the functions it takes references to (by index).
+    pub code: BodyFacts,
 }
 
 /// Validates `wasm` (one pass over its bytes; function bodies validated in
@@ -54,6 +68,8 @@ pub fn check(wasm: &[u8], config: &Config, operand_types: bool) -> Result<Prefli
     let mut validator = Validator::new_with_features(features());
     let mut found = Vec::new();
     let mut bodies = Vec::new();
+    let mut module = ModuleFacts::default();
+    let mut signatures: HashMap<(Vec<ValType>, Vec<ValType>), u32> = HashMap::new();
     for payload in Parser::new(0).parse_all(wasm) {
         let payload = payload.map_err(|e| refusal(wasm, e))?;
         let valid = validator.payload(&payload).map_err(|e| refusal(wasm, e))?;
@@ -61,15 +77,32 @@ pub fn check(wasm: &[u8], config: &Config, operand_types: bool) -> Result<Prefli
             bodies.push((func, body));
             continue;
         }
+        let err = |e| refusal(wasm, e);
         match payload {
             Payload::CustomSection(c) if c.name() == SECTION_NAME => {
                 return Err(Error::AlreadyInstrumented(format!(
                     "a `{SECTION_NAME}` custom section"
                 )));
             }
+            Payload::TypeSection(types) => {
+                for group in types {
+                    for sub in group.map_err(err)?.into_types() {
+                        let sig = match &sub.composite_type.inner {
+                            CompositeInnerType::Func(f) => {
+                                let key = (f.params().to_vec(), f.results().to_vec());
+                                let next = signatures.len() as u32;
+                                *signatures.entry(key).or_insert(next)
+                            }
+                            // Never a function's type: a number of its own.
+                            _ => u32::MAX - module.type_signature.len() as u32,
+                        };
+                        module.type_signature.push(sig);
+                    }
+                }
+            }
             Payload::ExportSection(exports) => {
                 for e in exports {
-                    let e = e.map_err(|e| refusal(wasm, e))?;
+                    let e = e.map_err(err)?;
                     if e.name.starts_with(EXPORT_PREFIX) {
                         return Err(Error::AlreadyInstrumented(format!(
                             "an export `{}`",
@@ -79,34 +112,117 @@ pub fn check(wasm: &[u8], config: &Config, operand_types: bool) -> Result<Prefli
                     if e.name.starts_with(ASYNCIFY_PREFIX) {
                         return Err(Error::Asyncify(e.name.to_string()));
                     }
+                    if e.kind == ExternalKind::Func || e.kind == ExternalKind::FuncExact {
+                        module.escaping.push(e.index);
+                    }
                 }
             }
             Payload::ImportSection(imports) => {
                 for imp in imports.into_imports() {
-                    let imp = imp.map_err(|e| refusal(wasm, e))?;
-                    if !matches!(imp.ty, TypeRef::Func(_) | TypeRef::FuncExact(_)) {
+                    let imp = imp.map_err(err)?;
+                    let (TypeRef::Func(t) | TypeRef::FuncExact(t)) = imp.ty else {
                         continue;
-                    }
+                    };
+                    let index = module.signature.len() as u32;
+                    module.signature.push(module.type_signature[t as usize]);
+                    module.escaping.push(index);
+                    module.imported += 1;
                     let name = ImportName::new(imp.module, imp.name);
-                    if config.fork_imports.contains(&name) && !found.contains(&name.to_string()) {
-                        found.push(name.to_string());
+                    if config.fork_imports.contains(&name) {
+                        module.forks.push(index);
+                        if !found.contains(&name.to_string()) {
+                            found.push(name.to_string());
+                        }
                     }
+                }
+            }
+            Payload::FunctionSection(funcs) => {
+                for t in funcs {
+                    module
+                        .signature
+                        .push(module.type_signature[t.map_err(err)? as usize]);
+                }
+            }
+            Payload::ElementSection(elements) => {
+                for e in elements {
+                    match e.map_err(err)?.items {
+                        ElementItems::Functions(fs) => {
+                            for f in fs {
+                                module.escaping.push(f.map_err(err)?);
+                            }
+                        }
+                        ElementItems::Expressions(_, exprs) => {
+                            for expr in exprs {
+                                ref_funcs(&expr.map_err(err)?, &mut module.escaping)
+                                    .map_err(err)?;
+                            }
+                        }
+                    }
+                }
+            }
+            Payload::GlobalSection(globals) => {
+                for g in globals {
+                    ref_funcs(&g.map_err(err)?.init_expr, &mut module.escaping).map_err(err)?;
                 }
             }
             _ => {}
         }
     }
     let record = operand_types && !found.is_empty();
+    let ranges: Vec<std::ops::Range<usize>> = if record {
+        bodies.iter().map(|(_, b)| body_range(wasm, b)).collect()
+    } else {
+        Vec::new()
+    };
     let parts = bodies
         .into_par_iter()
         .map(|(func, body)| operand_types::validate_body(func, &body, record))
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|e| refusal(wasm, e))?;
     found.sort();
+    let (types, calls): (Vec<_>, Vec<_>) = parts.into_iter().unzip();
+    let might_reach = if record {
+        reach::might_reach(&module, &calls.iter().collect::<Vec<_>>())
+    } else {
+        Vec::new()
+    };
+    let mut code = BodyFacts::default();
+    for c in calls {
+        code.tables_changed.extend(c.tables_changed);
+        code.ref_funcs.extend(c.ref_funcs);
+    }
     Ok(Preflight {
         fork_imports_found: found,
-        facts: OperandTypes::join(parts),
+        facts: OperandTypes::join(types),
+        might_reach,
+        bodies: ranges,
+        code,
     })
+}
+
+/// A body's bytes with the size in front of them.
+fn body_range(wasm: &[u8], body: &FunctionBody<'_>) -> std::ops::Range<usize> {
+    let r = body.range();
+    // The size is a LEB128 of at most five bytes that ends right before.
+    let mut start = r.start - 1;
+    while start > r.start.saturating_sub(5) && wasm[start - 1] & 0x80 != 0 {
+        start -= 1;
+    }
+    start..r.end
+}
+
+/// Appends the functions a constant expression takes a reference to.
+fn ref_funcs(
+    expr: &wasmparser::ConstExpr<'_>,
+    out: &mut Vec<u32>,
+) -> std::result::Result<(), wasmparser::BinaryReaderError> {
+    let mut ops = expr.get_operators_reader();
+    while !ops.eof() {
+        if let wasmparser::Operator::RefFunc { function_index } = ops.read()? {
+            out.push(function_index);
+        }
+    }
+    Ok(())
 }
 
 /// Why a module failed validation with [`features`]: a proposal forkify

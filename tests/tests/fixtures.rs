@@ -172,6 +172,7 @@ fixtures! {
     call_chain,
     call_ref,
     memory_grow,
+    table_set_elsewhere,
 }
 
 #[test]

@@ -61,6 +61,16 @@ pub fn offset(loc: InstrLocId) -> Option<u32> {
     (!loc.is_default()).then(|| loc.data())
 }
 
+/// What code outside walrus's module changes: tables and escaping
+/// functions.
+#[derive(Debug, Default)]
+pub struct CodeEffects {
+    /// Tables changed at run time.
+    pub tables_changed: BTreeSet<TableId>,
+    /// Functions `ref.func` takes.
+    pub ref_funcs: BTreeSet<FunctionId>,
+}
+
 #[derive(Default)]
 struct TableContents {
     /// Exact slots from active segments with constant offsets.
@@ -72,9 +82,16 @@ struct TableContents {
 }
 
 impl CallGraph {
-    /// Builds the graph for `module` with `fork_imports` as seeds.
-    pub fn build(module: &Module, fork_imports: BTreeSet<FunctionId>) -> CallGraph {
-        let escaping = escaping_functions(module);
+    /// Builds the graph for `module` with `fork_imports` as seeds. `code`
+    /// adds what function bodies walrus was not given (`walrus_gaps::slim`)
+    /// do: the tables they change and the functions they take references to.
+    pub fn build(
+        module: &Module,
+        fork_imports: BTreeSet<FunctionId>,
+        code: &CodeEffects,
+    ) -> CallGraph {
+        let mut escaping = escaping_functions(module);
+        escaping.extend(code.ref_funcs.iter().copied());
         let mut tables: BTreeMap<TableId, TableContents> = BTreeMap::new();
         for t in module.tables.iter() {
             let exported = module
@@ -103,6 +120,9 @@ impl CallGraph {
             }
         }
         // Instructions that change tables at run time.
+        for t in &code.tables_changed {
+            mark_unknown(&mut tables, *t);
+        }
         let mut calls: BTreeMap<FunctionId, Vec<(InstrSeqId, usize, Callees)>> = BTreeMap::new();
         let mut raw: Vec<(FunctionId, InstrSeqId, usize, RawCall)> = Vec::new();
         for (fid, f) in module.funcs.iter_local() {

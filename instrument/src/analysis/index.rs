@@ -11,6 +11,8 @@ use crate::{Config, Error, ImportName, Result};
 /// Index and display name of every function of the input.
 pub struct FunctionIndex {
     index: BTreeMap<FunctionId, u32>,
+    /// By index: the function.
+    ids: Vec<FunctionId>,
     names: BTreeMap<FunctionId, String>,
 }
 
@@ -48,12 +50,20 @@ impl FunctionIndex {
                 (f.id(), name)
             })
             .collect();
-        FunctionIndex { index, names }
+        let mut ids: Vec<(u32, FunctionId)> = index.iter().map(|(id, i)| (*i, *id)).collect();
+        ids.sort();
+        let ids = ids.into_iter().map(|(_, id)| id).collect();
+        FunctionIndex { index, ids, names }
     }
 
     /// The input's index of `f`.
     pub fn of(&self, f: FunctionId) -> u32 {
         self.index.get(&f).copied().unwrap_or(u32::MAX)
+    }
+
+    /// The function at input index `i`.
+    pub fn id(&self, i: u32) -> Option<FunctionId> {
+        self.ids.get(i as usize).copied()
     }
 
     /// Whether `f` existed in the input (functions the runtime adds did not).

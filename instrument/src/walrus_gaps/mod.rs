@@ -11,11 +11,14 @@
 //! - `splice`: walrus re-encodes every function it emits, but functions off
 //!   the fork path must keep their exact bytes (ABI §1), so the output is
 //!   built from the input's sections around walrus's rewritten bodies;
+//! - `slim`: walrus builds IR for every function it parses, so it is given
+//!   the input with the bodies off the fork path stubbed out;
 //! - `parse`: the walrus configuration the transform needs.
 
 pub mod dead_code;
 pub mod function_order;
 pub mod operand_types;
+pub mod slim;
 pub mod splice;
 
 use crate::{Error, Result, Stage};
@@ -24,7 +27,19 @@ use walrus::{Module, ModuleConfig};
 /// Parses a module that preflight validated (names, producers and DWARF
 /// kept). walrus refusing it is a gap preflight should have caught: a bug.
 pub fn parse(wasm: &[u8]) -> Result<Module> {
+    parse_with(wasm, ModuleConfig::new())
+}
+
+/// Parses a slim module ([`slim::build`]), its instructions carrying the
+/// input's offsets.
+pub fn parse_slim(slim: slim::Slim) -> Result<Module> {
+    let (bytes, to_input) = slim.into_parts();
     let mut cfg = ModuleConfig::new();
+    cfg.on_instr_loc(move |pos| walrus::InstrLocId::new(to_input(pos) as u32));
+    parse_with(&bytes, cfg)
+}
+
+fn parse_with(wasm: &[u8], mut cfg: ModuleConfig) -> Result<Module> {
     cfg.generate_name_section(true)
         .generate_producers_section(true)
         .generate_dwarf(true);

@@ -11,6 +11,7 @@
 //! cut). Offsets are absolute, as walrus keeps them in each instruction's
 //! `InstrLocId`. It records nothing else and changes nothing.
 
+use crate::analysis::reach::BodyFacts;
 use wasmparser::{FuncToValidate, FunctionBody, Operator, ValType, ValidatorResources};
 
 /// What the validator knew just before a call or block-like instruction.
@@ -98,13 +99,15 @@ impl OperandTypes {
     }
 }
 
-/// Validates one function body; with `record`, returns its facts.
+/// Validates one function body; with `record`, returns its operand types
+/// and what it contributes to the call graph.
 pub fn validate_body(
     func: FuncToValidate<ValidatorResources>,
     body: &FunctionBody<'_>,
     record: bool,
-) -> Result<OperandTypes, wasmparser::BinaryReaderError> {
+) -> Result<(OperandTypes, BodyFacts), wasmparser::BinaryReaderError> {
     let mut facts = OperandTypes::default();
+    let mut calls = BodyFacts::default();
     let mut v = func.into_validator(Default::default());
     let mut locals = body.get_locals_reader()?;
     for _ in 0..locals.get_count() {
@@ -117,6 +120,7 @@ pub fn validate_body(
         let offset = ops.original_position();
         let op = ops.read()?;
         if record {
+            calls.note(&op);
             let height = v.operand_stack_height();
             let frame_height = v.get_control_frame(0).map(|f| f.height as u32).unwrap_or(0);
             if wants_stack(&op) {
@@ -144,7 +148,7 @@ pub fn validate_body(
         v.op(offset, &op)?;
     }
     ops.finish()?;
-    Ok(facts)
+    Ok((facts, calls))
 }
 
 fn wants_stack(op: &Operator<'_>) -> bool {
