@@ -11,7 +11,6 @@ use std::collections::BTreeMap;
 use walrus::{FunctionId, FunctionKind, Module};
 
 use crate::analysis::index::FunctionIndex;
-use crate::plan::FuncPlan;
 use crate::runtime::Runtime;
 use crate::walrus_gaps::{function_order, splice};
 use crate::{preflight, Error, Result, Stage};
@@ -30,13 +29,15 @@ pub struct Emitted {
     pub verified: forkify_abi::Verified,
 }
 
-/// Emits `module` (rewritten, with its runtime). `progress` is told when
+/// Emits `module` (rewritten, with its runtime; dropped as soon as its bytes
+/// are out, before the splice and the validation). `plans` are the
+/// instrumented functions with their ordinals. `progress` is told when
 /// emission gives way to validation.
 pub fn emit(
-    module: &mut Module,
+    mut module: Module,
     wasm: &[u8],
     index: &FunctionIndex,
-    plans: &[FuncPlan],
+    plans: &[(FunctionId, u32)],
     twins: &[(FunctionId, FunctionId)],
     rt: &Runtime,
     progress: &dyn Fn(Stage),
@@ -47,7 +48,7 @@ pub fn emit(
         let verified = verified(&spliced)?;
         let placement = plans
             .iter()
-            .map(|pl| (pl.id, (index.of(pl.id), pl.ordinal)))
+            .map(|(id, ordinal)| (*id, (index.of(*id), *ordinal)))
             .collect();
         return Ok(Emitted {
             bytes: spliced,
@@ -55,8 +56,9 @@ pub fn emit(
             verified,
         });
     }
-    let placement = renumber_for_walrus_order(module, plans, twins, rt)?;
+    let placement = renumber_for_walrus_order(&mut module, plans, twins, rt)?;
     let emitted = module.emit_wasm();
+    drop(module);
     progress(Stage::Validate);
     let verified = verified(&emitted).inspect_err(|_| {
         // Developer aid: keep the module that failed validation.
@@ -74,10 +76,10 @@ pub fn emit(
 /// walrus's output with temporary names that say which function went
 /// where, spliced into the input's bytes.
 fn spliced(
-    module: &mut Module,
+    mut module: Module,
     wasm: &[u8],
     index: &FunctionIndex,
-    plans: &[FuncPlan],
+    plans: &[(FunctionId, u32)],
 ) -> Result<Vec<u8>> {
     let base = index.len() as u32;
     let mut old: Vec<(u32, FunctionId)> = Vec::new();
@@ -91,10 +93,9 @@ fn spliced(
     }
     old.sort();
     let mut map = splice::SpliceMap {
-        rewritten: plans.iter().map(|pl| index.of(pl.id)).collect(),
+        rewritten: plans.iter().map(|(id, _)| index.of(*id)).collect(),
         ..Default::default()
     };
-    let mut saved = Vec::new();
     let all = old
         .iter()
         .map(|(i, id)| (*i, *id))
@@ -105,13 +106,11 @@ fn spliced(
             map.new_names
                 .push((final_idx, f.name.clone().unwrap_or_default()));
         }
-        saved.push((id, f.name.replace(format!("{}{n}", splice::MARKER))));
+        f.name = Some(format!("{}{n}", splice::MARKER));
         map.marker_final.push(final_idx);
     }
     let marked = module.emit_wasm();
-    for (id, name) in saved {
-        module.funcs.get_mut(id).name = name;
-    }
+    drop(module);
     splice::splice(wasm, &marked, &map).ok_or_else(|| {
         Error::internal(
             Stage::Emit,
@@ -125,14 +124,14 @@ fn spliced(
 /// order, do not change); a replay twin carries its function's.
 fn renumber_for_walrus_order(
     module: &mut Module,
-    plans: &[FuncPlan],
+    plans: &[(FunctionId, u32)],
     twins: &[(FunctionId, FunctionId)],
     rt: &Runtime,
 ) -> Result<Placement> {
     let out_index = function_order::output_indices(module);
     let mut ours: Vec<(u32, FunctionId)> = plans
         .iter()
-        .map(|pl| (out_index.get(&pl.id).copied().unwrap_or(u32::MAX), pl.id))
+        .map(|(id, _)| (out_index.get(id).copied().unwrap_or(u32::MAX), *id))
         .collect();
     ours.sort();
     let mut placement = BTreeMap::new();

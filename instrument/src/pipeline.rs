@@ -235,6 +235,8 @@ fn run(wasm: &[u8], config: &Config, p: &Progress) -> Result<Instrumented> {
 
     p.enter(Stage::Plan);
     let plans = plan_all(&mut module, &graph, &facts, &index, &targets)?;
+    // Peak memory is reached while emitting: free what is done with first.
+    drop((facts, graph));
 
     p.enter(Stage::Runtime);
     let snap = runtime::snapshot(&module, ptr_width);
@@ -322,15 +324,15 @@ fn run(wasm: &[u8], config: &Config, p: &Progress) -> Result<Instrumented> {
         .add_processed_by("cargo-forkify", env!("CARGO_PKG_VERSION"));
 
     p.enter(Stage::Emit);
+    let placed: Vec<(FunctionId, u32)> = plans.iter().map(|pl| (pl.id, pl.ordinal)).collect();
+    drop(plans);
     let emit::Emitted {
         bytes,
         placement,
         verified,
-    } = emit::emit(&mut module, wasm, &index, &plans, &twins, &rt, &|s| {
-        p.enter(s)
-    })?;
-    for (f, pl) in functions.iter_mut().zip(&plans) {
-        if let Some((out_index, ordinal)) = placement.get(&pl.id) {
+    } = emit::emit(module, wasm, &index, &placed, &twins, &rt, &|s| p.enter(s))?;
+    for (f, (id, _)) in functions.iter_mut().zip(&placed) {
+        if let Some((out_index, ordinal)) = placement.get(id) {
             f.index = *out_index;
             f.ordinal = *ordinal;
         }
