@@ -130,3 +130,57 @@ pub fn might_reach(module: &ModuleFacts, bodies: &[&BodyFacts]) -> Vec<bool> {
     }
     reached.split_off(imported.min(n))
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{preflight, Config};
+
+    fn reach(wat: &str) -> Vec<bool> {
+        let wasm = wat::parse_str(wat).expect("wat");
+        preflight::check(&wasm, &Config::default(), true)
+            .expect("preflight")
+            .might_reach
+    }
+
+    #[test]
+    fn direct_and_indirect_callers_by_signature() {
+        let got = reach(
+            r#"(module
+                 (import "kernel" "kernel_fork" (func $fork (result i32)))
+                 (type $t (func (result i32)))
+                 (type $u (func (param i32)))
+                 (table 2 funcref)
+                 (elem (i32.const 0) $a)
+                 (func $a (type $t) (call $fork))
+                 (func $b (drop (call $a)))
+                 (func $c (type $u))
+                 (func $d (drop (call_indirect (type $t) (i32.const 0))))
+                 (func $e (call_indirect (type $u) (i32.const 0) (i32.const 1)))
+                 (func $f (call $d)))"#,
+        );
+        assert_eq!(got, [true, true, false, true, false, true]);
+    }
+
+    #[test]
+    fn a_function_stored_at_run_time_escapes() {
+        // $a is in no active segment and not exported: it reaches the table
+        // only through $g's ref.func (declared, as validation requires).
+        let got = reach(
+            r#"(module
+                 (import "kernel" "kernel_fork" (func $fork (result i32)))
+                 (type $t (func (result i32)))
+                 (table 1 funcref)
+                 (elem declare func $a)
+                 (func $a (type $t) (call $fork))
+                 (func $g (table.set (i32.const 0) (ref.func $a)))
+                 (func $h (drop (call_indirect (type $t) (i32.const 0)))))"#,
+        );
+        assert_eq!(got, [true, false, true]);
+    }
+
+    #[test]
+    fn nothing_is_recorded_without_a_fork_import() {
+        let got = reach(r#"(module (func $a) (func $b (call $a)))"#);
+        assert!(got.is_empty());
+    }
+}
