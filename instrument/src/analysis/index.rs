@@ -19,20 +19,19 @@ pub struct FunctionIndex {
 impl FunctionIndex {
     /// Numbers the functions of `module` as the input does.
     pub fn build(module: &Module) -> FunctionIndex {
-        let mut index = BTreeMap::new();
         let imports = module
             .funcs
             .iter()
-            .filter(|f| matches!(f.kind, FunctionKind::Import(_)));
-        let mut n = 0;
-        for f in imports {
-            index.insert(f.id(), n);
-            n += 1;
-        }
-        for (id, _) in module.funcs.iter_local() {
-            index.insert(id, n);
-            n += 1;
-        }
+            .filter(|f| matches!(f.kind, FunctionKind::Import(_)))
+            .map(|f| f.id());
+        let ids: Vec<FunctionId> = imports
+            .chain(module.funcs.iter_local().map(|(id, _)| id))
+            .collect();
+        let index: BTreeMap<FunctionId, u32> = ids
+            .iter()
+            .enumerate()
+            .map(|(n, id)| (*id, n as u32))
+            .collect();
         let names = module
             .funcs
             .iter()
@@ -50,9 +49,6 @@ impl FunctionIndex {
                 (f.id(), name)
             })
             .collect();
-        let mut ids: Vec<(u32, FunctionId)> = index.iter().map(|(id, i)| (*i, *id)).collect();
-        ids.sort();
-        let ids = ids.into_iter().map(|(_, id)| id).collect();
         FunctionIndex { index, ids, names }
     }
 

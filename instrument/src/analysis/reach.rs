@@ -79,16 +79,6 @@ pub fn might_reach(module: &ModuleFacts, bodies: &[&BodyFacts]) -> Vec<bool> {
             *e = true;
         }
     }
-    // Escaping functions by signature: what an indirect call can reach.
-    let mut by_signature: HashMap<u32, Vec<u32>> = HashMap::new();
-    for (f, e) in escapes.iter().enumerate() {
-        if *e {
-            by_signature
-                .entry(module.signature[f])
-                .or_default()
-                .push(f as u32);
-        }
-    }
     // Reverse edges: the direct callers of each function, and the callers
     // by signature.
     let mut callers: Vec<Vec<u32>> = vec![Vec::new(); n];
@@ -116,6 +106,8 @@ pub fn might_reach(module: &ModuleFacts, bodies: &[&BodyFacts]) -> Vec<bool> {
     }
     while let Some(g) = queue.pop_front() {
         let mut next = std::mem::take(&mut callers[g as usize]);
+        // An escaping function is reached by every indirect call of its
+        // signature.
         if escapes[g as usize] {
             if let Some(c) = sig_callers.remove(&module.signature[g as usize]) {
                 next.extend(c);

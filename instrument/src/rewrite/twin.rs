@@ -200,16 +200,7 @@ pub fn own_registers(module: &Module, id: FunctionId) -> u64 {
                 | Instr::GlobalSet(_)
         )
     };
-    tree::all_seqs(f)
-        .into_iter()
-        .map(|s| {
-            f.block(s)
-                .instrs
-                .iter()
-                .filter(|(x, _)| producing(x))
-                .count() as u64
-        })
-        .sum()
+    sum_over_instrs(f, |x| producing(x) as u64)
 }
 
 /// Estimated encoded size of a whole function body (for the report).
@@ -217,14 +208,13 @@ pub fn body_bytes(module: &Module, id: FunctionId) -> u64 {
     let FunctionKind::Local(f) = &module.funcs.get(id).kind else {
         return 0;
     };
+    sum_over_instrs(f, crate::codegen::estimate)
+}
+
+/// `per` summed over every instruction of `f`.
+fn sum_over_instrs(f: &walrus::LocalFunction, per: impl Fn(&Instr) -> u64) -> u64 {
     tree::all_seqs(f)
         .into_iter()
-        .map(|s| {
-            f.block(s)
-                .instrs
-                .iter()
-                .map(|(x, _)| crate::codegen::estimate(x))
-                .sum::<u64>()
-        })
+        .map(|s| f.block(s).instrs.iter().map(|(x, _)| per(x)).sum::<u64>())
         .sum()
 }

@@ -6,9 +6,8 @@
 //! preflight's one validation of the input records, per function body
 //! (bodies are validated in parallel), for calls and block-like
 //! instructions the stack height, the height of the innermost control frame
-//! and the whole stack, and for every other instruction only whether the
-//! stack is empty down to the innermost frame (a place where code can be
-//! cut). Offsets are absolute, as walrus keeps them in each instruction's
+//! and the whole stack, and for every instruction whether the stack is
+//! empty down to the innermost frame (a place where code can be cut). Offsets are absolute, as walrus keeps them in each instruction's
 //! `InstrLocId`. It records nothing else and changes nothing.
 
 use crate::analysis::reach::BodyFacts;
@@ -44,8 +43,8 @@ pub struct OperandTypes {
     entries: Vec<Entry>,
     /// Their stacks, one after another.
     types: Vec<ValType>,
-    /// Offsets, increasing, of the other instructions before which the
-    /// stack is empty down to the innermost control frame.
+    /// Offsets, increasing, of the instructions before which the stack is
+    /// empty down to the innermost control frame.
     at_base: Vec<u32>,
 }
 
@@ -71,10 +70,7 @@ impl OperandTypes {
     /// Whether, before the instruction at `offset`, the operand stack is
     /// empty down to the innermost control frame. False when unknown.
     pub fn at_frame_base(&self, offset: u32) -> bool {
-        if self.at_base.binary_search(&offset).is_ok() {
-            return true;
-        }
-        self.at(offset).is_some_and(|a| a.height == a.frame_height)
+        self.at_base.binary_search(&offset).is_ok()
     }
 
     /// Joins the facts of function bodies given in code order.
@@ -141,7 +137,8 @@ pub fn validate_body(
                     frame_height,
                     stack: if known { start as u32 } else { u32::MAX },
                 });
-            } else if height == frame_height {
+            }
+            if height == frame_height {
                 facts.at_base.push(offset as u32);
             }
         }
