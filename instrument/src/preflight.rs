@@ -46,9 +46,9 @@ pub fn features() -> WasmFeatures {
 pub struct Preflight {
     /// The configured fork imports that the module imports, as `module.name`.
     pub fork_imports_found: Vec<String>,
-    /// Operand types of every function body, recorded on the validation
-    /// pass when the module has a fork import and `operand_types` was asked
-    /// for (empty otherwise).
+    /// Operand types of every function body that might reach a fork import,
+    /// recorded on the validation pass when the module has a fork import
+    /// and `operand_types` was asked for (empty otherwise).
     pub facts: OperandTypes,
     /// Recorded with the operand types (else empty): per defined function,
     /// whether it might reach a fork import (a superset of the fork path,
@@ -193,7 +193,14 @@ pub fn check(wasm: &[u8], config: &Config, operand_types: bool) -> Result<Prefli
     }
     Ok(Preflight {
         fork_imports_found: found,
-        facts: OperandTypes::join(types),
+        // Operand types are asked only about fork-path functions.
+        facts: OperandTypes::join(
+            types
+                .into_iter()
+                .zip(&might_reach)
+                .filter_map(|(t, keep)| keep.then_some(t))
+                .collect(),
+        ),
         might_reach,
         bodies: ranges,
         code,
