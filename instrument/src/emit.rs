@@ -30,19 +30,20 @@ pub struct Emitted {
 }
 
 /// Emits `module` (rewritten, with its runtime; dropped as soon as its bytes
-/// are out, before the splice and the validation). `plans` are the
+/// are out, before the splice and the validation), spliced into the input
+/// when one is given (the caller asked `splice::applies`). `plans` are the
 /// instrumented functions with their ordinals. `progress` is told when
 /// emission gives way to validation.
 pub fn emit(
     mut module: Module,
-    wasm: &[u8],
+    splice_into: Option<&[u8]>,
     index: &FunctionIndex,
     plans: &[(FunctionId, u32)],
     twins: &[(FunctionId, FunctionId)],
     rt: &Runtime,
     progress: &dyn Fn(Stage),
 ) -> Result<Emitted> {
-    if splice::applies(wasm) {
+    if let Some(wasm) = splice_into {
         let spliced = spliced(module, wasm, index, plans)?;
         progress(Stage::Validate);
         let verified = verified(&spliced)?;

@@ -100,6 +100,8 @@ impl Error {
 pub enum Stage {
     /// Validation and the checks on the raw bytes.
     Preflight,
+    /// Looking for ABI §8 refusals on the functions that may have one.
+    Screen,
     /// Parsing into walrus.
     Parse,
     /// The fork-path call graph.
@@ -124,6 +126,7 @@ impl fmt::Display for Stage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Stage::Preflight => "preflight",
+            Stage::Screen => "refusal screen",
             Stage::Parse => "parse",
             Stage::CallGraph => "call graph",
             Stage::Analysis => "analysis",

@@ -47,6 +47,7 @@ mod report;
 mod reshape;
 mod rewrite;
 mod runtime;
+mod screen;
 mod tree;
 mod walrus_gaps;
 

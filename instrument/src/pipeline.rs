@@ -1,8 +1,8 @@
-//! Orders the stages: preflight, parse, call graph, operand types, reshape, plans,
-//! runtime, rewrite, section, emit, validate. Each stage is entered through
-//! [`Progress`], so a panic anywhere (walrus's included) becomes an
-//! [`Error::Internal`] naming the stage it happened in, and bad input never
-//! takes the caller down.
+//! Orders the stages: preflight, refusal screen, parse, call graph,
+//! operand types, reshape, plans, runtime, rewrite, section, emit,
+//! validate. Each stage is entered through [`Progress`], so a panic
+//! anywhere (walrus's included) becomes an [`Error::Internal`] naming the
+//! stage it happened in, and bad input never takes the caller down.
 
 use std::cell::Cell;
 use std::collections::BTreeSet;
@@ -162,17 +162,21 @@ fn run(wasm: &[u8], config: &Config, p: &Progress) -> Result<Instrumented> {
             verified: None,
         });
     }
+    p.enter(Stage::Screen);
+    crate::screen::screen(wasm, config, &pre)?;
     p.enter(Stage::Parse);
-    // Walrus IR only for the functions that might reach a fork import, when
-    // the splice will put every other function's bytes back.
-    let slim = (pre.might_reach.iter().any(|r| !r) && walrus_gaps::splice::applies(wasm))
-        .then(|| walrus_gaps::slim::build(wasm, &pre.bodies, &pre.might_reach))
+    // Walrus IR only for the functions that reach a fork import, when the
+    // splice will put every other function's bytes back.
+    let splices = walrus_gaps::splice::applies(wasm);
+    let slim = (pre.reaches.iter().any(|r| !r) && splices)
+        .then(|| walrus_gaps::slim::build(wasm, &pre.bodies, &pre.reaches))
         .flatten();
+    let kept: &[bool] = if slim.is_some() { &pre.reaches } else { &[] };
     p.note(|| {
-        let kept = pre.might_reach.iter().filter(|r| **r).count();
-        let of = pre.might_reach.len();
+        let on = pre.reaches.iter().filter(|r| **r).count();
+        let of = pre.reaches.len();
         let how = if slim.is_some() { "slim" } else { "whole" };
-        format!("parse: {how}, {kept} of {of} bodies might reach a fork import")
+        format!("parse: {how}, {on} of {of} bodies reach a fork import")
     });
     let mut module = match slim {
         Some(slim) => walrus_gaps::parse_slim(slim)?,
@@ -182,23 +186,9 @@ fn run(wasm: &[u8], config: &Config, p: &Progress) -> Result<Instrumented> {
 
     p.enter(Stage::CallGraph);
     let forks = index::fork_imports(&module, config)?;
-    // What the bodies walrus did not get do to tables and references.
-    let tables: Vec<walrus::TableId> = module.tables.iter().map(|t| t.id()).collect();
-    let code = CodeEffects {
-        tables_changed: pre
-            .code
-            .tables_changed
-            .iter()
-            .filter_map(|t| tables.get(*t as usize).copied())
-            .collect(),
-        ref_funcs: pre
-            .code
-            .ref_funcs
-            .iter()
-            .filter_map(|f| index.id(*f))
-            .collect(),
-    };
+    let code = code_effects(&module, &index, &pre, kept);
     let graph = CallGraph::build(&module, forks, &code);
+    agrees(&graph, &index, &pre)?;
     for f in graph.on_path.keys() {
         if let FunctionKind::Local(lf) = &mut module.funcs.get_mut(*f).kind {
             walrus_gaps::dead_code::truncate(lf);
@@ -330,7 +320,15 @@ fn run(wasm: &[u8], config: &Config, p: &Progress) -> Result<Instrumented> {
         bytes,
         placement,
         verified,
-    } = emit::emit(module, wasm, &index, &placed, &twins, &rt, &|s| p.enter(s))?;
+    } = emit::emit(
+        module,
+        splices.then_some(wasm),
+        &index,
+        &placed,
+        &twins,
+        &rt,
+        &|s| p.enter(s),
+    )?;
     for (f, (id, _)) in functions.iter_mut().zip(&placed) {
         if let Some((out_index, ordinal)) = placement.get(id) {
             f.index = *out_index;
@@ -356,9 +354,70 @@ fn run(wasm: &[u8], config: &Config, p: &Progress) -> Result<Instrumented> {
     })
 }
 
+/// What the bodies walrus was not given (`kept[i]` false; all were given
+/// when `kept` is empty) do for the call graph: the tables they change,
+/// the functions they and the sections take references to, and which of
+/// them reach a fork import.
+pub fn code_effects(
+    module: &Module,
+    index: &FunctionIndex,
+    pre: &preflight::Preflight,
+    kept: &[bool],
+) -> CodeEffects {
+    let tables: Vec<walrus::TableId> = module.tables.iter().map(|t| t.id()).collect();
+    let stubbed: Vec<bool> = if kept.is_empty() {
+        Vec::new()
+    } else {
+        pre.reaches
+            .iter()
+            .zip(kept)
+            .map(|(r, k)| *r && !*k)
+            .collect()
+    };
+    CodeEffects {
+        tables_changed: pre
+            .code
+            .tables_changed
+            .iter()
+            .filter_map(|t| tables.get(*t as usize).copied())
+            .collect(),
+        ref_funcs: pre
+            .code
+            .ref_funcs
+            .iter()
+            .chain(&pre.escaping)
+            .filter_map(|f| index.id(*f))
+            .collect(),
+        reaching: pre.marked(&stubbed).filter_map(|f| index.id(f)).collect(),
+    }
+}
+
+/// Checks that walrus's call graph found the fork path preflight found on
+/// the raw bytes (the slim parse and the refusal screen rely on it).
+fn agrees(graph: &CallGraph, index: &FunctionIndex, pre: &preflight::Preflight) -> Result<()> {
+    let walrus: BTreeSet<u32> = graph
+        .on_path
+        .keys()
+        .map(|f| index.of(*f))
+        .chain(graph.reaching_elsewhere().map(|f| index.of(f)))
+        .collect();
+    let raw: BTreeSet<u32> = pre.marked(&pre.reaches).collect();
+    match walrus.symmetric_difference(&raw).next() {
+        None => Ok(()),
+        Some(f) => Err(Error::internal(
+            Stage::CallGraph,
+            format!(
+                "the fork path from the raw bytes ({} functions) and from walrus ({}) differ at func[{f}]",
+                raw.len(),
+                walrus.len()
+            ),
+        )),
+    }
+}
+
 /// Plans every fork-path function. Planning reads the module; the only
 /// thing it adds is spill locals, so the locals arena is lent to it.
-fn plan_all(
+pub fn plan_all(
     module: &mut Module,
     graph: &CallGraph,
     facts: &OperandTypes,

@@ -9,15 +9,15 @@
 //! of [`UNSUPPORTED`] is refused here with the proposal named, never handed
 //! to walrus.
 
-use crate::analysis::reach::{self, BodyFacts, ModuleFacts};
+use crate::analysis::reach::{self, BodyFacts, ModuleFacts, Segment};
 use crate::walrus_gaps::operand_types::{self, OperandTypes};
 use crate::{Config, Error, ImportName, Result};
 use forkify_abi::{ASYNCIFY_PREFIX, EXPORT_PREFIX, SECTION_NAME};
 use rayon::prelude::*;
 use std::collections::HashMap;
 use wasmparser::{
-    CompositeInnerType, ElementItems, ExternalKind, FunctionBody, Parser, Payload, TypeRef,
-    ValType, ValidPayload, Validator, WasmFeatures,
+    CompositeInnerType, ElementItems, ElementKind, ExternalKind, FunctionBody, Parser, Payload,
+    TypeRef, ValType, ValidPayload, Validator, WasmFeatures,
 };
 
 /// Proposals the instrumenter refuses, with their names for messages.
@@ -51,14 +51,33 @@ pub struct Preflight {
     /// and `operand_types` was asked for (empty otherwise).
     pub facts: OperandTypes,
     /// Recorded with the operand types (else empty): per defined function,
-    /// whether it might reach a fork import (a superset of the fork path,
-    /// `analysis::reach`)...
-    pub might_reach: Vec<bool>,
+    /// whether it reaches a fork import (`analysis::reach`) ...
+    pub reaches: Vec<bool>,
+    /// ... whether it is one ABI 1 §8 may refuse (it reaches a fork import
+    /// and has something §8 is about, [`BodyFacts::may_refuse`]) ...
+    pub may_refuse: Vec<bool>,
     /// ... the byte range of each body (its size included) ...
     pub bodies: Vec<std::ops::Range<usize>>,
     /// ... and the code facts of all bodies together: the tables code can
     /// change and the functions it takes references to (by index).
     pub code: BodyFacts,
+    /// Functions that escape through the sections (by index).
+    pub escaping: Vec<u32>,
+    /// Number of imported functions.
+    pub imported: u32,
+}
+
+impl Preflight {
+    /// The function indices of the defined functions `which` marks (one
+    /// flag per defined function, as [`Preflight::reaches`]).
+    pub fn marked<'a>(&self, which: &'a [bool]) -> impl Iterator<Item = u32> + 'a {
+        let imported = self.imported;
+        which
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| **m)
+            .map(move |(i, _)| imported + i as u32)
+    }
 }
 
 /// Validates `wasm` (one pass over its bytes; function bodies validated in
@@ -115,11 +134,19 @@ pub fn check(wasm: &[u8], config: &Config, operand_types: bool) -> Result<Prefli
                     if e.kind == ExternalKind::Func || e.kind == ExternalKind::FuncExact {
                         module.escaping.push(e.index);
                     }
+                    if e.kind == ExternalKind::Table {
+                        if let Some(shared) = module.table_shared.get_mut(e.index as usize) {
+                            *shared = true;
+                        }
+                    }
                 }
             }
             Payload::ImportSection(imports) => {
                 for imp in imports.into_imports() {
                     let imp = imp.map_err(err)?;
+                    if let TypeRef::Table(_) = imp.ty {
+                        module.table_shared.push(true);
+                    }
                     let (TypeRef::Func(t) | TypeRef::FuncExact(t)) = imp.ty else {
                         continue;
                     };
@@ -143,20 +170,42 @@ pub fn check(wasm: &[u8], config: &Config, operand_types: bool) -> Result<Prefli
                         .push(module.type_signature[t.map_err(err)? as usize]);
                 }
             }
+            Payload::TableSection(tables) => {
+                for t in tables {
+                    t.map_err(err)?;
+                    module.table_shared.push(false);
+                }
+            }
             Payload::ElementSection(elements) => {
                 for e in elements {
-                    match e.map_err(err)?.items {
+                    let e = e.map_err(err)?;
+                    let mut items = Vec::new();
+                    match e.items {
                         ElementItems::Functions(fs) => {
                             for f in fs {
-                                module.escaping.push(f.map_err(err)?);
+                                let f = f.map_err(err)?;
+                                module.escaping.push(f);
+                                items.push(Some(f));
                             }
                         }
                         ElementItems::Expressions(_, exprs) => {
                             for expr in exprs {
-                                ref_funcs(&expr.map_err(err)?, &mut module.escaping)
-                                    .map_err(err)?;
+                                let expr = expr.map_err(err)?;
+                                ref_funcs(&expr, &mut module.escaping).map_err(err)?;
+                                items.push(ref_func(&expr));
                             }
                         }
+                    }
+                    if let ElementKind::Active {
+                        table_index,
+                        offset_expr,
+                    } = e.kind
+                    {
+                        module.segments.push(Segment {
+                            table: table_index.unwrap_or(0),
+                            offset: constant(&offset_expr),
+                            funcs: items,
+                        });
                     }
                 }
             }
@@ -181,11 +230,16 @@ pub fn check(wasm: &[u8], config: &Config, operand_types: bool) -> Result<Prefli
         .map_err(|e| refusal(wasm, e))?;
     found.sort();
     let (types, calls): (Vec<_>, Vec<_>) = parts.into_iter().unzip();
-    let might_reach = if record {
-        reach::might_reach(&module, &calls.iter().collect::<Vec<_>>())
+    let reaches = if record {
+        reach::reaches(&module, &calls.iter().collect::<Vec<_>>())
     } else {
         Vec::new()
     };
+    let may_refuse = calls
+        .iter()
+        .zip(&reaches)
+        .map(|(c, r)| *r && c.may_refuse)
+        .collect();
     let mut code = BodyFacts::default();
     for c in calls {
         code.tables_changed.extend(c.tables_changed);
@@ -197,13 +251,16 @@ pub fn check(wasm: &[u8], config: &Config, operand_types: bool) -> Result<Prefli
         facts: OperandTypes::join(
             types
                 .into_iter()
-                .zip(&might_reach)
+                .zip(&reaches)
                 .filter_map(|(t, keep)| keep.then_some(t))
                 .collect(),
         ),
-        might_reach,
+        reaches,
+        may_refuse,
         bodies: ranges,
         code,
+        escaping: module.escaping,
+        imported: module.imported,
     })
 }
 
@@ -216,6 +273,30 @@ fn body_range(wasm: &[u8], body: &FunctionBody<'_>) -> std::ops::Range<usize> {
         start -= 1;
     }
     start..r.end
+}
+
+/// The function of a constant expression that is exactly `ref.func F`.
+fn ref_func(expr: &wasmparser::ConstExpr<'_>) -> Option<u32> {
+    let mut ops = expr.get_operators_reader();
+    match (ops.read().ok()?, ops.read().ok()?) {
+        (wasmparser::Operator::RefFunc { function_index }, wasmparser::Operator::End) => {
+            Some(function_index)
+        }
+        _ => None,
+    }
+}
+
+/// The value of a constant expression that is exactly one `i32.const` or
+/// `i64.const`.
+fn constant(expr: &wasmparser::ConstExpr<'_>) -> Option<u64> {
+    let mut ops = expr.get_operators_reader();
+    match (ops.read().ok()?, ops.read().ok()?) {
+        (wasmparser::Operator::I32Const { value }, wasmparser::Operator::End) => {
+            Some(value as u32 as u64)
+        }
+        (wasmparser::Operator::I64Const { value }, wasmparser::Operator::End) => Some(value as u64),
+        _ => None,
+    }
 }
 
 /// Appends the functions a constant expression takes a reference to.

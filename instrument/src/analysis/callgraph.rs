@@ -46,6 +46,9 @@ impl CalleeSet {
 pub struct CallGraph {
     /// Fork imports present in the module.
     pub fork_imports: BTreeSet<FunctionId>,
+    /// Functions known to reach a fork import without being on the path
+    /// here ([`CodeEffects::reaching`]).
+    reaching: BTreeSet<FunctionId>,
     /// Local functions on a fork path, with the next function on the way
     /// to a fork import.
     pub on_path: BTreeMap<FunctionId, FunctionId>,
@@ -69,6 +72,10 @@ pub struct CodeEffects {
     pub tables_changed: BTreeSet<TableId>,
     /// Functions `ref.func` takes.
     pub ref_funcs: BTreeSet<FunctionId>,
+    /// Functions whose bodies walrus was not given but which reach a fork
+    /// import (`analysis::reach`): they count as reaching, and are not
+    /// themselves on the path (nothing of theirs is rewritten).
+    pub reaching: BTreeSet<FunctionId>,
 }
 
 #[derive(Default)]
@@ -226,7 +233,8 @@ impl CallGraph {
         }
         let mut set_reaches = vec![false; sets.len()];
         let mut on_path = BTreeMap::new();
-        let mut queue: VecDeque<FunctionId> = fork_imports.iter().copied().collect();
+        let mut queue: VecDeque<FunctionId> =
+            fork_imports.iter().chain(&code.reaching).copied().collect();
         while let Some(g) = queue.pop_front() {
             let mut next: BTreeSet<FunctionId> = callers.remove(&g).unwrap_or_default();
             for id in member_of.get(&g).into_iter().flatten() {
@@ -236,7 +244,10 @@ impl CallGraph {
                 }
             }
             for f in next {
-                if !fork_imports.contains(&f) && !on_path.contains_key(&f) {
+                if !fork_imports.contains(&f)
+                    && !code.reaching.contains(&f)
+                    && !on_path.contains_key(&f)
+                {
                     on_path.insert(f, g);
                     queue.push_back(f);
                 }
@@ -244,6 +255,7 @@ impl CallGraph {
         }
         CallGraph {
             fork_imports,
+            reaching: code.reaching.clone(),
             on_path,
             calls,
             set_reaches,
@@ -295,9 +307,17 @@ impl CallGraph {
             .collect()
     }
 
+    /// The functions counted as reaching a fork import whose bodies walrus
+    /// was not given ([`CodeEffects::reaching`]).
+    pub fn reaching_elsewhere(&self) -> impl Iterator<Item = FunctionId> + '_ {
+        self.reaching.iter().copied()
+    }
+
     /// True when `f` is a fork import or a fork-path function.
     pub fn reaches_fork(&self, f: FunctionId) -> bool {
-        self.fork_imports.contains(&f) || self.on_path.contains_key(&f)
+        self.fork_imports.contains(&f)
+            || self.reaching.contains(&f)
+            || self.on_path.contains_key(&f)
     }
 
     /// True when a call with these callees is a fork-path call.

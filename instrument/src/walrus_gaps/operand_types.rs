@@ -11,7 +11,9 @@
 //! `InstrLocId`. It records nothing else and changes nothing.
 
 use crate::analysis::reach::BodyFacts;
-use wasmparser::{FuncToValidate, FunctionBody, Operator, ValType, ValidatorResources};
+use wasmparser::{
+    FuncToValidate, FunctionBody, Operator, ValType, ValidatorResources, WasmModuleResources,
+};
 
 /// What the validator knew just before a call or block-like instruction.
 #[derive(Debug, Clone, Copy)]
@@ -109,14 +111,31 @@ pub fn validate_body(
     for _ in 0..locals.get_count() {
         let offset = locals.original_position();
         let (count, ty) = locals.read()?;
+        calls.may_refuse |= ty.is_reference_type();
         v.define_locals(offset, count, ty)?;
     }
+    if record {
+        calls.may_refuse |= func_type_has_ref(
+            v.resources(),
+            v.resources().type_index_of_function(v.index()),
+        );
+    }
+    let mut nest = Nesting::default();
     let mut ops = body.get_operators_reader()?;
     while !ops.eof() {
         let offset = ops.original_position();
         let op = ops.read()?;
         if record {
-            calls.note(&op);
+            if nest.kept() {
+                calls.note(&op);
+            }
+            if let Some(blockty) = nest.step(&op) {
+                calls.may_refuse |= match blockty {
+                    wasmparser::BlockType::Empty => false,
+                    wasmparser::BlockType::Type(t) => t.is_reference_type(),
+                    wasmparser::BlockType::FuncType(t) => func_type_has_ref(v.resources(), Some(t)),
+                };
+            }
             let height = v.operand_stack_height();
             let frame_height = v.get_control_frame(0).map(|f| f.height as u32).unwrap_or(0);
             if wants_stack(&op) {
@@ -128,6 +147,10 @@ pub fn validate_body(
                     }
                 }
                 let known = facts.types.len() - start == height as usize;
+                if is_call(&op) {
+                    calls.may_refuse |= nest.in_handler()
+                        || facts.types[start..].iter().any(|t| t.is_reference_type());
+                }
                 if !known {
                     facts.types.truncate(start);
                 }
@@ -148,7 +171,118 @@ pub fn validate_body(
     Ok((facts, calls))
 }
 
-fn wants_stack(op: &Operator<'_>) -> bool {
+/// The open control frames of a body, as walrus sees them: whether an
+/// instruction is kept in walrus IR, and whether it is inside a legacy
+/// handler (where a call may be refused, ABI 1 §8).
+///
+/// walrus drops the instructions that follow `br`, `br_table`, `return`,
+/// `unreachable`, `throw`, `throw_ref` and `rethrow` up to the end of their
+/// block (not those after a `return_call`, which the validator also calls
+/// unreachable), and a block opened there is parsed into a sequence that
+/// nothing refers to. The call graph walks only what walrus keeps, so the
+/// raw analysis must skip the same instructions.
+#[derive(Default)]
+struct Nesting {
+    frames: Vec<Frame>,
+    /// Open frames that are legacy handlers.
+    handlers: usize,
+    /// The function's own frame is past an unconditional branch.
+    body_dead: bool,
+}
+
+#[derive(Clone, Copy)]
+struct Frame {
+    /// Opened in dropped code, or inside such a frame.
+    orphan: bool,
+    /// Past an unconditional branch.
+    dead: bool,
+    handler: bool,
+}
+
+impl Nesting {
+    /// Whether walrus keeps the next instruction.
+    fn kept(&self) -> bool {
+        match self.frames.last() {
+            Some(f) => !f.orphan && !f.dead,
+            None => !self.body_dead,
+        }
+    }
+
+    fn in_handler(&self) -> bool {
+        self.handlers > 0
+    }
+
+    /// Takes one instruction into account; returns the block type of a
+    /// block it opens.
+    fn step(&mut self, op: &Operator<'_>) -> Option<wasmparser::BlockType> {
+        match op {
+            Operator::Block { blockty }
+            | Operator::Loop { blockty }
+            | Operator::If { blockty }
+            | Operator::Try { blockty }
+            | Operator::TryTable {
+                try_table: wasmparser::TryTable { ty: blockty, .. },
+            } => {
+                let orphan = !self.kept();
+                self.frames.push(Frame {
+                    orphan,
+                    dead: false,
+                    handler: false,
+                });
+                return Some(*blockty);
+            }
+            Operator::Else => {
+                if let Some(f) = self.frames.last_mut() {
+                    f.dead = false;
+                }
+            }
+            Operator::Catch { .. } | Operator::CatchAll => {
+                if let Some(f) = self.frames.last_mut() {
+                    f.dead = false;
+                    if !f.handler {
+                        f.handler = true;
+                        self.handlers += 1;
+                    }
+                }
+            }
+            Operator::End | Operator::Delegate { .. } => {
+                if let Some(f) = self.frames.pop() {
+                    self.handlers -= usize::from(f.handler);
+                }
+            }
+            Operator::Br { .. }
+            | Operator::BrTable { .. }
+            | Operator::Return
+            | Operator::Unreachable
+            | Operator::Throw { .. }
+            | Operator::ThrowRef
+            | Operator::Rethrow { .. } => match self.frames.last_mut() {
+                Some(f) => f.dead = true,
+                None => self.body_dead = true,
+            },
+            _ => {}
+        }
+        None
+    }
+}
+
+/// Whether the function type at `ty` has a reference-typed parameter or
+/// result.
+fn func_type_has_ref(r: &ValidatorResources, ty: Option<u32>) -> bool {
+    ty.and_then(|t| r.sub_type_at(t))
+        .and_then(|s| match &s.composite_type.inner {
+            wasmparser::CompositeInnerType::Func(f) => Some(f),
+            _ => None,
+        })
+        .is_some_and(|f| {
+            f.params()
+                .iter()
+                .chain(f.results())
+                .any(|t| t.is_reference_type())
+        })
+}
+
+fn is_call(op: &Operator<'_>) -> bool {
     matches!(
         op,
         Operator::Call { .. }
@@ -157,10 +291,17 @@ fn wants_stack(op: &Operator<'_>) -> bool {
             | Operator::ReturnCall { .. }
             | Operator::ReturnCallIndirect { .. }
             | Operator::ReturnCallRef { .. }
-            | Operator::Block { .. }
-            | Operator::Loop { .. }
-            | Operator::If { .. }
-            | Operator::TryTable { .. }
-            | Operator::Try { .. }
     )
+}
+
+fn wants_stack(op: &Operator<'_>) -> bool {
+    is_call(op)
+        || matches!(
+            op,
+            Operator::Block { .. }
+                | Operator::Loop { .. }
+                | Operator::If { .. }
+                | Operator::TryTable { .. }
+                | Operator::Try { .. }
+        )
 }
