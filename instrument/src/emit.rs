@@ -74,8 +74,8 @@ pub fn emit(
     })
 }
 
-/// walrus's output with temporary names that say which function went
-/// where, spliced into the input's bytes.
+/// walrus's output, with walrus's own record of which function went where
+/// (a [`splice::Placement`] section), spliced into the input's bytes.
 fn spliced(
     mut module: Module,
     wasm: &[u8],
@@ -97,22 +97,23 @@ fn spliced(
         rewritten: plans.iter().map(|(id, _)| index.of(*id)).collect(),
         ..Default::default()
     };
+    let mut record = splice::Placement::default();
     let all = old
         .iter()
         .map(|(i, id)| (*i, *id))
         .chain(new.iter().enumerate().map(|(k, id)| (base + k as u32, *id)));
-    for (n, (final_idx, id)) in all.enumerate() {
-        let f = module.funcs.get_mut(id);
+    for (final_idx, id) in all {
         if final_idx >= base {
-            map.new_names
-                .push((final_idx, f.name.clone().unwrap_or_default()));
+            let name = module.funcs.get(id).name.clone().unwrap_or_default();
+            map.new_names.push((final_idx, name));
         }
-        f.name = Some(format!("{}{n}", splice::MARKER));
-        map.marker_final.push(final_idx);
+        record.funcs.push(id);
+        map.final_index.push(final_idx);
     }
-    let marked = module.emit_wasm();
+    module.customs.add(record);
+    let emitted = module.emit_wasm();
     drop(module);
-    splice::splice(wasm, &marked, &map).ok_or_else(|| {
+    splice::splice(wasm, &emitted, &map).ok_or_else(|| {
         Error::internal(
             Stage::Emit,
             "the rewritten functions could not be spliced into the input",

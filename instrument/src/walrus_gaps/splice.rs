@@ -123,15 +123,39 @@ fn parse(wasm: &[u8]) -> Option<Parsed<'_>> {
     Some(p)
 }
 
-/// Prefix of the temporary names that tell which function walrus put where
-/// (walrus orders functions by size when it emits them).
-pub const MARKER: &str = "\u{1}forkify-fn:";
+/// Name of the custom section that carries [`Placement`] in walrus's
+/// output (the splice reads it and leaves it out).
+pub const PLACEMENT: &str = "forkify.placement";
+
+/// walrus's own record of where it put each local function (walrus
+/// orders functions by size when it emits them): a custom section whose
+/// data, written after the code section from walrus's index assignment,
+/// is the output index of each of `funcs`, in order, as LEB128 `u32`s.
+#[derive(Debug, Default)]
+pub struct Placement {
+    /// The functions whose output index is recorded.
+    pub funcs: Vec<walrus::FunctionId>,
+}
+
+impl walrus::CustomSection for Placement {
+    fn name(&self) -> &str {
+        PLACEMENT
+    }
+
+    fn data(&self, ids: &walrus::IdsToIndices) -> std::borrow::Cow<'_, [u8]> {
+        let mut out = Vec::with_capacity(self.funcs.len() * 3);
+        for f in &self.funcs {
+            leb(ids.get_func_index(*f), &mut out);
+        }
+        out.into()
+    }
+}
 
 /// What the splice must know about the functions.
 #[derive(Debug, Default)]
 pub struct SpliceMap {
-    /// Final index of the function whose temporary name is `MARKER` + n.
-    pub marker_final: Vec<u32>,
+    /// Final index of the n-th function of the [`Placement`] record.
+    pub final_index: Vec<u32>,
     /// Final indices of the rewritten functions.
     pub rewritten: BTreeSet<u32>,
     /// Names of the functions the transform added, by final index.
@@ -299,26 +323,20 @@ fn splice_inner(orig: &[u8], out: &[u8], fmap: &SpliceMap) -> Result<Vec<u8>, u3
         };
         map.push(idx);
     }
-    // Where walrus put each function: its temporary names say.
+    // Where walrus put each function: its placement record says.
     let n_old_funcs = o.funcs.len();
     let base = o.func_imports;
     let total = w.func_imports as usize + w.funcs.len();
     let mut out_to_final: Vec<u32> = (0..total as u32).collect();
     let mut final_to_out: Vec<u32> = (0..total as u32).collect();
-    let names = custom(&w, "name").ok_or(line!())?;
-    let fn_names = subsections(skip_name(&out[names]).ok_or(line!())?).ok_or(line!())?;
-    let fn_names = fn_names.iter().find(|s| s.0 == 1).ok_or(line!())?.1;
-    let mut seen = 0;
-    for (out_idx, name) in name_map(fn_names).ok_or(line!())? {
-        if let Some(n) = name.strip_prefix(MARKER) {
-            let n: usize = n.parse().map_err(|_| line!())?;
-            let f = *fmap.marker_final.get(n).ok_or(line!())?;
-            *out_to_final.get_mut(out_idx as usize).ok_or(line!())? = f;
-            *final_to_out.get_mut(f as usize).ok_or(line!())? = out_idx;
-            seen += 1;
-        }
+    let record = custom(&w, PLACEMENT).ok_or(line!())?;
+    let mut r = wasmparser::BinaryReader::new(skip_name(&out[record]).ok_or(line!())?, 0);
+    for &f in &fmap.final_index {
+        let out_idx = r.read_var_u32().map_err(|_| line!())?;
+        *out_to_final.get_mut(out_idx as usize).ok_or(line!())? = f;
+        *final_to_out.get_mut(f as usize).ok_or(line!())? = out_idx;
     }
-    if seen != w.funcs.len() {
+    if !r.eof() || fmap.final_index.len() != w.funcs.len() {
         return Err(line!());
     }
     let out_type_of = |final_idx: u32| w.funcs[(final_to_out[final_idx as usize] - base) as usize];
@@ -393,7 +411,7 @@ fn splice_inner(orig: &[u8], out: &[u8], fmap: &SpliceMap) -> Result<Vec<u8>, u3
     };
 
     let find = |id: u8| o.sections.iter().find(|s| s.0 == id).map(|s| s.1.clone());
-    let w_names = custom(&w, "name");
+    let w_names = custom(&w, "name").map(|wn| &out[wn]);
     let w_producers = custom(&w, "producers");
     let w_abi = custom(&w, forkify_abi::SECTION_NAME).ok_or(line!())?;
 
@@ -449,15 +467,11 @@ fn splice_inner(orig: &[u8], out: &[u8], fmap: &SpliceMap) -> Result<Vec<u8>, u3
         };
     for (id, range, name) in &o.sections {
         match (*id, name) {
-            (0, Some("name")) => match &w_names {
-                Some(wn) => section(
-                    &mut result,
-                    0,
-                    &merge_names(&orig[range.clone()], &out[wn.clone()], fmap, &out_to_final)
-                        .ok_or(line!())?,
-                ),
-                None => section(&mut result, 0, &orig[range.clone()]),
-            },
+            (0, Some("name")) => section(
+                &mut result,
+                0,
+                &merge_names(&orig[range.clone()], w_names, fmap, &out_to_final).ok_or(line!())?,
+            ),
             (0, Some("producers")) => match &w_producers {
                 Some(wp) => section(&mut result, 0, &out[wp.clone()]),
                 None => section(&mut result, 0, &orig[range.clone()]),
@@ -553,9 +567,17 @@ fn name_map(data: &[u8]) -> Option<Vec<(u32, String)>> {
 /// The input's names, plus the names of the functions the transform added
 /// and, for the rewritten functions (whose locals walrus renumbered), the
 /// local names from walrus's output.
-fn merge_names(orig: &[u8], out: &[u8], fmap: &SpliceMap, out_to_final: &[u32]) -> Option<Vec<u8>> {
+fn merge_names(
+    orig: &[u8],
+    out: Option<&[u8]>,
+    fmap: &SpliceMap,
+    out_to_final: &[u32],
+) -> Option<Vec<u8>> {
     let o = subsections(skip_name(orig)?)?;
-    let w = subsections(skip_name(out)?)?;
+    let w = match out {
+        Some(out) => subsections(skip_name(out)?)?,
+        None => Vec::new(),
+    };
     fn get<'a>(v: &[(u8, &'a [u8])], id: u8) -> Option<&'a [u8]> {
         v.iter().find(|s| s.0 == id).map(|s| s.1)
     }
