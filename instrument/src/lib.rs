@@ -40,6 +40,7 @@ mod config;
 mod emit;
 mod error;
 mod frame;
+mod parallel;
 mod pipeline;
 mod plan;
 mod preflight;
@@ -53,5 +54,6 @@ mod walrus_gaps;
 
 pub use config::{Config, ImportName, ReplayTwins, TOOL};
 pub use error::{Error, Result, Stage};
+pub use parallel::WORKER_STACK;
 pub use pipeline::{explain, instrument, Explanation, Instrumented};
 pub use report::{FunctionReport, Report};

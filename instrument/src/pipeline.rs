@@ -5,12 +5,13 @@
 //! stage it happened in, and bad input never takes the caller down.
 
 use std::cell::Cell;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use walrus::{FunctionId, FunctionKind, Module};
 
 use crate::analysis::callgraph::{CallGraph, CodeEffects};
 use crate::analysis::index::{self, FunctionIndex};
+use crate::plan::new_locals::NewLocals;
 use crate::plan::{plan_function, Ctx, FuncPlan};
 use crate::rewrite::twin;
 use crate::walrus_gaps::{self, operand_types::OperandTypes};
@@ -213,14 +214,31 @@ fn run(wasm: &[u8], config: &Config, p: &Progress) -> Result<Instrumented> {
     let facts = pre.facts;
 
     p.enter(Stage::Reshape);
+    // Each function on its own, in parallel; the call graph then learns
+    // where its calls went.
     let mut graph = graph;
-    for f in &targets {
-        if let FunctionKind::Local(lf) = &mut module.funcs.get_mut(*f).kind {
-            let calls = graph.calls_by_loc(*f, lf);
-            let sites = graph.site_locs(*f, lf);
-            crate::reshape::reshape(lf, &module.types, &facts, &sites);
-            graph.relocate(*f, &calls, lf);
-        }
+    let relocated = {
+        use rayon::prelude::*;
+        let types = &module.types;
+        let mut work: Vec<(FunctionId, &mut walrus::LocalFunction)> = module
+            .funcs
+            .iter_local_mut()
+            .filter(|(f, _)| graph.on_path.contains_key(f))
+            .collect();
+        let (graph, facts) = (&graph, &facts);
+        crate::parallel::run(|| {
+            work.par_iter_mut()
+                .map(|(f, lf)| {
+                    let calls = graph.calls_by_loc(*f, lf);
+                    let sites = graph.site_locs(*f, lf);
+                    crate::reshape::reshape(lf, types, facts, &sites);
+                    (*f, CallGraph::relocated(&calls, lf))
+                })
+                .collect::<Vec<_>>()
+        })
+    };
+    for (f, calls) in relocated {
+        graph.calls.insert(f, calls);
     }
 
     p.enter(Stage::Plan);
@@ -258,13 +276,46 @@ fn run(wasm: &[u8], config: &Config, p: &Progress) -> Result<Instrumented> {
     let mut added = crate::rewrite::Bytes::default();
     // (function, its replay twin), in plan order.
     let mut twins: Vec<(FunctionId, FunctionId)> = Vec::new();
-    for pl in &plans {
-        let locals_before = locals_used(&module, pl.id);
-        let own = twin::own_registers(&module, pl.id);
+    // Each function on its own, in parallel (it only reads the module's
+    // types); then, in plan order, its block types are declared and its
+    // replay twin made.
+    let before: Vec<(u32, u64)> = {
+        use rayon::prelude::*;
+        let module = &module;
+        crate::parallel::run(|| {
+            plans
+                .par_iter()
+                .map(|pl| {
+                    (
+                        locals_used(module, pl.id),
+                        twin::own_registers(module, pl.id),
+                    )
+                })
+                .collect()
+        })
+    };
+    let rewritten: Vec<Option<crate::rewrite::Rewritten>> = {
+        use rayon::prelude::*;
+        let mut bodies: HashMap<FunctionId, &mut walrus::LocalFunction> =
+            module.funcs.iter_local_mut().collect();
+        let mut work: Vec<(&crate::plan::FuncPlan, Option<&mut walrus::LocalFunction>)> =
+            plans.iter().map(|pl| (pl, bodies.remove(&pl.id))).collect();
+        let (types, rt) = (&module.types, &rt);
+        crate::parallel::run(|| {
+            work.par_iter_mut()
+                .map(|(pl, f)| {
+                    f.as_mut()
+                        .map(|f| crate::rewrite::rewrite(f, types, rt, pl))
+                })
+                .collect()
+        })
+    };
+    for ((pl, done), (locals_before, own)) in plans.iter().zip(rewritten).zip(before) {
         let mut bytes = crate::rewrite::Bytes::default();
         let mut arms = Vec::new();
-        if let FunctionKind::Local(f) = &mut module.funcs.get_mut(pl.id).kind {
-            let done = crate::rewrite::rewrite(f, &mut module.types, &rt, pl);
+        if let (FunctionKind::Local(f), Some(done)) = (&mut module.funcs.get_mut(pl.id).kind, done)
+        {
+            done.types.declare(f, &mut module.types);
             bytes = done.bytes;
             arms = done.arms;
         }
@@ -415,8 +466,10 @@ fn agrees(graph: &CallGraph, index: &FunctionIndex, pre: &preflight::Preflight) 
     }
 }
 
-/// Plans every fork-path function. Planning reads the module; the only
-/// thing it adds is spill locals, so the locals arena is lent to it.
+/// Plans every fork-path function, in parallel (`parallel::run`).
+/// Planning reads the module; the only thing it adds is spill locals,
+/// declared provisionally by each planner and then for real in plan order,
+/// so the plans and the locals are the same at any thread count.
 pub fn plan_all(
     module: &mut Module,
     graph: &CallGraph,
@@ -424,7 +477,9 @@ pub fn plan_all(
     index: &FunctionIndex,
     targets: &[FunctionId],
 ) -> Result<Vec<FuncPlan>> {
+    use rayon::prelude::*;
     let mut locals = std::mem::take(&mut module.locals);
+    let arena = NewLocals::arena_of(&mut locals);
     let name = |id: FunctionId| index.name(id);
     let cx = Ctx {
         module,
@@ -432,14 +487,24 @@ pub fn plan_all(
         facts,
         name: &name,
     };
+    let planned: Vec<Result<(FuncPlan, NewLocals)>> = crate::parallel::run(|| {
+        targets
+            .par_iter()
+            .enumerate()
+            .map(|(ordinal, f)| plan_function(&cx, *f, ordinal as u32, &locals, arena))
+            .collect()
+    });
     // Every function is planned even after a refusal, so that the error
-    // names all of them; any other error ends planning at once.
+    // names all of them; the first other error, in plan order, wins.
     let mut plans = Vec::with_capacity(targets.len());
     let mut refused: Vec<(String, String)> = Vec::new();
     let mut failed = None;
-    for (ordinal, f) in targets.iter().enumerate() {
-        match plan_function(&cx, *f, ordinal as u32, &mut locals) {
-            Ok(p) => plans.push(p),
+    for p in planned {
+        match p {
+            Ok((mut plan, new)) => {
+                new.declare(&mut plan, &mut locals);
+                plans.push(plan);
+            }
             Err(Error::Unsupported {
                 function,
                 reason,

@@ -63,6 +63,8 @@ pub(crate) fn run(
     reporter.report(Event::InstrumentStarted { total: jobs.len() });
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads.max(1))
+        // The instrumenter plans functions on these threads too.
+        .stack_size(forkify_instrument::WORKER_STACK)
         .thread_name(|i| format!("forkify-{i}"))
         .build()
         .map_err(|e| {

@@ -273,15 +273,14 @@ impl CallGraph {
             .collect()
     }
 
-    /// Re-reads where `f`'s call instructions are after its code was
+    /// Where a function's call instructions are after its code was
     /// reshaped (`reshape.rs` moves instructions, never adds calls): each
-    /// keeps its input offset, which finds its callees.
-    pub fn relocate(
-        &mut self,
-        f: FunctionId,
+    /// keeps its input offset, which finds its callees in `before`
+    /// ([`CallGraph::calls_by_loc`]). The new value of its `calls` entry.
+    pub fn relocated(
         before: &HashMap<u32, Callees>,
         func: &LocalFunction,
-    ) {
+    ) -> Vec<(InstrSeqId, usize, Callees)> {
         let mut now = Vec::new();
         for seq in crate::tree::all_seqs(func) {
             for (pos, (_, loc)) in func.block(seq).instrs.iter().enumerate() {
@@ -290,7 +289,7 @@ impl CallGraph {
                 }
             }
         }
-        self.calls.insert(f, now);
+        now
     }
 
     /// `f`'s call instructions by input offset.

@@ -8,6 +8,7 @@
 //! applies the plan.
 
 mod arg_tail;
+pub mod new_locals;
 mod planner;
 
 use crate::analysis::callgraph::CallGraph;
@@ -17,6 +18,7 @@ use crate::frame::{self, size_of};
 use crate::runtime::Run;
 use crate::walrus_gaps::operand_types::OperandTypes;
 use crate::{Error, Stage};
+use new_locals::NewLocals;
 use planner::Planner;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use walrus::ir::InstrSeqId;
@@ -226,16 +228,18 @@ pub struct Ctx<'a> {
     /// Operand types at the instructions of the fork-path functions.
     pub facts: &'a OperandTypes,
     /// Display name of a function.
-    pub name: &'a dyn Fn(FunctionId) -> String,
+    pub name: &'a (dyn Fn(FunctionId) -> String + Sync),
 }
 
-/// Plans one fork-path function.
+/// Plans one fork-path function; the spill locals it declares are
+/// provisional ([`NewLocals`], in the arena `arena` of `locals`).
 pub fn plan_function(
     cx: &Ctx<'_>,
     id: FunctionId,
     ordinal: u32,
-    locals: &mut ModuleLocals,
-) -> Result<FuncPlan, Error> {
+    locals: &ModuleLocals,
+    arena: u32,
+) -> Result<(FuncPlan, NewLocals), Error> {
     let f = match &cx.module.funcs.get(id).kind {
         FunctionKind::Local(f) => f,
         _ => {
@@ -280,14 +284,14 @@ pub fn plan_function(
         live,
         pool,
         locals,
-        added: 0,
+        new: NewLocals::new(arena),
     };
     planner.plan_seq(f.entry_block(), Vec::new())?;
     let Planner {
         sites,
         seqs,
         constructs,
-        added,
+        new,
         ..
     } = planner;
     let mut frame_end = frame::HEADER;
@@ -307,7 +311,7 @@ pub fn plan_function(
             .unwrap_or(end);
         frame_end = frame_end.max(saved_end.max(end));
     }
-    Ok(FuncPlan {
+    let plan = FuncPlan {
         id,
         ordinal,
         frame_size: frame::frame_size(frame_end),
@@ -315,8 +319,9 @@ pub fn plan_function(
         seqs,
         constructs,
         results,
-        locals_added: added,
-    })
+        locals_added: new.len(),
+    };
+    Ok((plan, new))
 }
 
 /// The sequences of `f` that hold one of `sites` (as (sequence, position)),

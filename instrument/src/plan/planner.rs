@@ -2,6 +2,7 @@
 //! constructs, carryover layouts, argument tails and spills, buckets.
 
 use super::arg_tail::tail_start;
+use super::new_locals::NewLocals;
 use super::{ConstructPlan, Ctx, Exit, Item, Kind, SeqPlan, SitePlan, BUCKET};
 use crate::analysis::callgraph::Callees;
 use crate::analysis::liveness::Liveness;
@@ -27,8 +28,9 @@ pub(super) struct Planner<'a, 'b> {
     pub(super) live: Liveness,
     /// Locals a spill may reuse.
     pub(super) pool: Vec<LocalId>,
-    pub(super) locals: &'a mut ModuleLocals,
-    pub(super) added: u32,
+    pub(super) locals: &'a ModuleLocals,
+    /// The spill locals it declares.
+    pub(super) new: NewLocals,
 }
 
 fn seq_sig(types: &ModuleTypes, ty: InstrSeqType) -> (Vec<ValType>, Vec<ValType>) {
@@ -75,20 +77,22 @@ fn convert(t: wasmparser::ValType) -> ValType {
 
 impl<'a, 'b> Planner<'a, 'b> {
     fn local_ty(&self, l: LocalId) -> ValType {
-        self.locals.get(l).ty()
+        match self.new.ty(l) {
+            Some(t) => t,
+            None => self.locals.get(l).ty(),
+        }
     }
 
     fn local_name(&self, l: LocalId) -> String {
-        self.locals
-            .get(l)
-            .name
-            .clone()
-            .unwrap_or_else(|| format!("{}", l.index()))
+        match self.new.ty(l) {
+            Some(_) => Some("added".into()),
+            None => self.locals.get(l).name.clone(),
+        }
+        .unwrap_or_else(|| format!("{}", l.index()))
     }
 
     fn new_local(&mut self, t: ValType) -> LocalId {
-        self.added += 1;
-        self.locals.add(t)
+        self.new.add(t)
     }
 
     /// A refusal (ABI §8) naming this function.

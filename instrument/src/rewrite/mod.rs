@@ -42,6 +42,7 @@
 //! dead is harmless).
 
 mod dispatch;
+pub mod new_types;
 mod sequence;
 pub mod twin;
 mod unwind;
@@ -55,11 +56,14 @@ use walrus::ir::{self, Instr, InstrSeqId, InstrSeqType, Value};
 use walrus::{FunctionId, LocalFunction, ModuleTypes, ValType};
 
 pub use crate::codegen::Bytes;
+use new_types::NewTypes;
 pub use twin::DispatchArm;
 
 struct Rewriter<'a> {
     func: &'a mut LocalFunction,
-    types: &'a mut ModuleTypes,
+    types: &'a ModuleTypes,
+    /// The multi-value block types it adds.
+    new_types: NewTypes,
     rt: &'a Runtime,
     plan: &'a FuncPlan,
     /// Wrapper blocks around loops that store values below them on unwind
@@ -83,25 +87,31 @@ pub struct Rewritten {
     pub bytes: Bytes,
     /// Its dispatch points.
     pub arms: Vec<DispatchArm>,
+    /// The block types its new blocks need, still to be declared
+    /// ([`NewTypes::declare`]) before anything else reads its body.
+    pub types: NewTypes,
 }
 
 /// Rewrites `func` according to `plan`; returns an estimate of the bytes it
-/// added, by category, and where its dispatch points are.
+/// added, by category, where its dispatch points are, and the block types
+/// it needs. Reads `types` only, so functions can be rewritten in parallel.
 pub fn rewrite(
     func: &mut LocalFunction,
-    types: &mut ModuleTypes,
+    types: &ModuleTypes,
     rt: &Runtime,
     plan: &FuncPlan,
 ) -> Rewritten {
     let entry = func.entry_block();
+    let mut new_types = NewTypes::new(func.ty());
     // The entry's own type is a function-entry type that walrus never
     // emits; blocks need a real block type.
-    let body_ty = InstrSeqType::new(types, &[], &plan.results);
+    let body_ty = new_types.seq_type(&[], &plan.results);
     // Unwinding leaves the body with the suspended call's index.
     let unwind = new_seq_ty(func, InstrSeqType::Simple(Some(ValType::I32)));
     let mut rw = Rewriter {
         func,
         types,
+        new_types,
         rt,
         plan,
         wrappers: HashMap::new(),
@@ -204,6 +214,7 @@ pub fn rewrite(
     Rewritten {
         bytes: rw.bytes,
         arms: rw.arms,
+        types: rw.new_types,
     }
 }
 
@@ -213,7 +224,7 @@ fn new_seq_ty(func: &mut LocalFunction, ty: InstrSeqType) -> InstrSeqId {
 
 impl Rewriter<'_> {
     fn new_seq(&mut self, params: &[ValType], results: &[ValType]) -> InstrSeqId {
-        let ty = InstrSeqType::new(self.types, params, results);
+        let ty = self.new_types.seq_type(params, results);
         new_seq_ty(self.func, ty)
     }
 
