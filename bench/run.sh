@@ -11,7 +11,10 @@
 # copies it to bench/results.json, draws bench/results.png and renders the
 # tables into BENCHMARKS.md. Takes about 15 minutes on 2 cores (plus builds),
 # plus about 7 for the real-program workloads (`--only workload` runs only
-# those).
+# those), plus the scaling and refusal measurements of issue 10 (`--only
+# scaling,refusal` runs only those, `--only large-indirect85-48` one size;
+# `--scaling-timeout SECS`, default 600, limits each of their runs; without
+# the examples or guests built: they need neither).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -38,14 +41,36 @@ fi
 rustup target list --installed 2>/dev/null | grep -q wasm32-unknown-unknown \
     || rustup target add wasm32-unknown-unknown
 
+# `--only` naming nothing but the scaling and refusal measurements needs no
+# wasm examples or guests.
+only=""
+prev=""
+for a in "$@"; do
+    [ "$prev" = --only ] && only=$a
+    prev=$a
+done
+guests=1
+if [ -n "$only" ]; then
+    guests=0
+    IFS=, read -ra names <<<"$only"
+    for n in "${names[@]}"; do
+        case $n in
+            scaling | refusal | large-today-* | large-indirect85-*) ;;
+            *) guests=1 ;;
+        esac
+    done
+fi
+
 say "building cargo-forkify (release)"
 cargo build --release -p cargo-forkify
-say "building examples/ for wasm32-unknown-unknown"
-cargo build --release --target wasm32-unknown-unknown --manifest-path examples/Cargo.toml \
-    --target-dir examples/target
-say "building bench/guests for wasm32-unknown-unknown"
-cargo build --release --target wasm32-unknown-unknown --manifest-path bench/guests/Cargo.toml \
-    --target-dir target/bench/guests
+if [ "$guests" = 1 ]; then
+    say "building examples/ for wasm32-unknown-unknown"
+    cargo build --release --target wasm32-unknown-unknown --manifest-path examples/Cargo.toml \
+        --target-dir examples/target
+    say "building bench/guests for wasm32-unknown-unknown"
+    cargo build --release --target wasm32-unknown-unknown --manifest-path bench/guests/Cargo.toml \
+        --target-dir target/bench/guests
+fi
 say "building the harness"
 cargo build --release -p forkify-bench
 BENCH=target/release/forkify-bench

@@ -85,6 +85,16 @@ pub struct Budget {
     pub timeout: f64,
 }
 
+/// Per-input exceptions to the budget (the scaling inputs use them).
+#[derive(Debug, Clone, Default)]
+pub struct Limits {
+    /// Tools not run on this input, with the reason recorded as their error
+    /// (it should start with "not run").
+    pub skip: BTreeMap<Tool, String>,
+    /// For Asyncify and Asyncify -O instead of `Budget::single_run_over`.
+    pub asyncify_single_run_over: Option<f64>,
+}
+
 /// Runs all tools on `input`, round by round.
 pub fn bench_input(
     tb: &Toolbox,
@@ -93,24 +103,38 @@ pub fn bench_input(
     budget: Budget,
     log: &mut dyn FnMut(&str),
 ) -> Result<InputResult> {
+    bench_input_with(tb, input, out_dir, budget, &Limits::default(), log)
+}
+
+/// [`bench_input`] with per-input [`Limits`].
+pub fn bench_input_with(
+    tb: &Toolbox,
+    input: &Input,
+    out_dir: &Path,
+    budget: Budget,
+    limits: &Limits,
+    log: &mut dyn FnMut(&str),
+) -> Result<InputResult> {
     let wasm = std::fs::read(&input.path)
         .with_context(|| format!("cannot read {}", input.path.display()))?;
     let before = wasm_stats::read(&wasm)?;
     let dir = out_dir.join(&input.name);
     std::fs::create_dir_all(&dir)?;
     let mut samples: BTreeMap<Tool, Vec<measure::Cost>> = BTreeMap::new();
-    let mut failed: BTreeMap<Tool, String> = BTreeMap::new();
+    let mut failed: BTreeMap<Tool, String> = limits.skip.clone();
     let mut hashes: BTreeMap<Tool, Vec<u64>> = BTreeMap::new();
     for round in 0..budget.runs {
         for tool in Tool::ALL {
             if failed.contains_key(&tool) {
                 continue;
             }
-            if round > 0
-                && samples
-                    .get(&tool)
-                    .is_some_and(|s| s[0].wall > budget.single_run_over)
-            {
+            let once_over = match tool {
+                Tool::Asyncify | Tool::AsyncifyO => limits
+                    .asyncify_single_run_over
+                    .unwrap_or(budget.single_run_over),
+                _ => budget.single_run_over,
+            };
+            if round > 0 && samples.get(&tool).is_some_and(|s| s[0].wall > once_over) {
                 continue;
             }
             if tool == Tool::AsyncifyO && failed.contains_key(&Tool::Asyncify) && round == 0 {

@@ -4,9 +4,13 @@
 //! ```text
 //! forkify-bench run --repo DIR --out DIR [--runs N] [--only a,b]   measure, write OUT/results.json
 //!                   [--single-run-over SECS] [--timeout SECS]
+//!                   [--scaling-timeout SECS]
 //! forkify-bench report RESULTS.json BENCHMARKS.md                  render the tables into the file
 //! forkify-bench roundtrip IN.wasm OUT.wasm                         walrus parse + emit (the floor)
-//! forkify-bench gen-large OUT.wasm                                 write the synthetic large module
+//! forkify-bench gen-large OUT.wasm [--mb N] [--shape today|indirect85] [--refused]
+//!                                                                  write a synthetic large module
+//!                                                                  (default: 12 MB, today: large-synthetic)
+//! forkify-bench validate IN.wasm                                   one wasmparser validation pass
 //! forkify-bench depth [--forkify [LABEL=]BIN]... [--no-chromium]    the depth probes alone (bench/depth-quick.sh)
 //! ```
 //!
@@ -23,6 +27,7 @@ mod measure;
 mod npm;
 mod report;
 mod runtime;
+mod scaling;
 mod tools;
 mod wasm_stats;
 mod workload;
@@ -55,6 +60,9 @@ pub struct Results {
     /// The real-program workloads (bench/src/workload.rs); null when
     /// `--only` left them out.
     pub workload: Option<workload::Section>,
+    /// Scaling and refusal (issue 10; bench/src/scaling.rs); null when
+    /// `--only` left them out.
+    pub scaling: Option<scaling::Section>,
     pub harness_seconds: f64,
 }
 
@@ -85,7 +93,12 @@ fn real_main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("roundtrip") if args.len() == 3 => roundtrip(Path::new(&args[1]), Path::new(&args[2])),
-        Some("gen-large") if args.len() == 2 => Ok(std::fs::write(&args[1], gen_large::generate())?),
+        Some("gen-large") if args.len() >= 2 => {
+            let p = gen_large::Params::from_args(&args[2..])?;
+            std::fs::write(&args[1], gen_large::generate_with(p))
+                .with_context(|| format!("cannot write {}", args[1]))
+        }
+        Some("validate") if args.len() == 2 => scaling::validate(Path::new(&args[1])),
         Some("report") if args.len() == 3 => {
             let results: serde_json::Value = serde_json::from_slice(&std::fs::read(&args[1])?)?;
             report::render_into(&results, Path::new(&args[2]))
@@ -93,7 +106,7 @@ fn real_main() -> Result<()> {
         Some("run") => run(&args[1..]),
         Some("depth") => depth::cli(&args[1..]),
         _ => bail!(
-            "usage: forkify-bench run --repo DIR --out DIR [--runs N] [--only a,b] | report RESULTS.json BENCHMARKS.md | roundtrip IN OUT | gen-large OUT | depth [--repo DIR] [--out DIR] [--forkify [LABEL=]BIN]... [--no-chromium] [--fresh-process]"
+            "usage: forkify-bench run --repo DIR --out DIR [--runs N] [--only a,b] | report RESULTS.json BENCHMARKS.md | roundtrip IN OUT | gen-large OUT [--mb N] [--shape today|indirect85] [--refused] | validate IN | depth [--repo DIR] [--out DIR] [--forkify [LABEL=]BIN]... [--no-chromium] [--fresh-process]"
         ),
     }
 }
@@ -115,6 +128,8 @@ struct Opts {
     out: PathBuf,
     budget: instr::Budget,
     only: Option<Vec<String>>,
+    /// The time limit of one run on the scaling and refusal inputs.
+    scaling_timeout: f64,
 }
 
 fn parse_opts(args: &[String]) -> Result<Opts> {
@@ -127,6 +142,7 @@ fn parse_opts(args: &[String]) -> Result<Opts> {
             timeout: 100.0,
         },
         only: None,
+        scaling_timeout: 600.0,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -142,11 +158,15 @@ fn parse_opts(args: &[String]) -> Result<Opts> {
             "--single-run-over" => o.budget.single_run_over = val()?.parse()?,
             "--timeout" => o.budget.timeout = val()?.parse()?,
             "--only" => o.only = Some(val()?.split(',').map(String::from).collect()),
+            "--scaling-timeout" => o.scaling_timeout = val()?.parse()?,
             other => bail!("unknown option {other}"),
         }
     }
     if o.budget.runs == 0 {
         bail!("--runs must be at least 1");
+    }
+    if o.scaling_timeout.is_nan() || o.scaling_timeout <= 0.0 {
+        bail!("--scaling-timeout must be a positive number of seconds");
     }
     Ok(o)
 }
@@ -175,11 +195,12 @@ fn run(args: &[String]) -> Result<()> {
         }
     }
 
-    // `--only workload` (and `--only depth`) needs none of the
-    // instrumentation inputs.
+    // `--only workload` (and `--only depth`, `--only scaling,refusal`)
+    // needs none of the instrumentation inputs.
     let workload_only = o.only.as_ref().is_some_and(|v| {
-        v.iter()
-            .all(|s| s == "workload" || s.starts_with("workload-") || s == "depth")
+        v.iter().all(|s| {
+            s == "workload" || s.starts_with("workload-") || s == "depth" || scaling::owns(s)
+        })
     });
     let mut inputs = if workload_only {
         Vec::new()
@@ -269,6 +290,20 @@ fn run(args: &[String]) -> Result<()> {
         None
     };
 
+    let scaling = if scaling::wanted(o.only.as_deref()) {
+        log("scaling and refusal (issue 10)");
+        Some(scaling::measure(
+            &tb,
+            &out,
+            o.only.as_deref(),
+            o.budget,
+            o.scaling_timeout,
+            &log,
+        )?)
+    } else {
+        None
+    };
+
     let results = Results {
         machine: machine(&tb, &repo)?,
         runs: o.budget.runs,
@@ -281,6 +316,7 @@ fn run(args: &[String]) -> Result<()> {
         latency: lat,
         latency_forks_per_run: latency::FORKS,
         workload,
+        scaling,
         harness_seconds: started.elapsed().as_secs_f64(),
     };
     let path = out.join("results.json");

@@ -32,6 +32,8 @@ pub struct Cost {
 pub struct Outcome {
     pub cost: Cost,
     pub success: bool,
+    /// The exit code (`time` passes the tool's on), None when killed.
+    pub code: Option<i32>,
     /// The last lines of standard error (for refusal reasons).
     pub stderr_tail: String,
 }
@@ -141,6 +143,7 @@ pub fn run(cmd: &Command, stderr_path: &Path, timeout: f64) -> Result<Outcome> {
     Ok(Outcome {
         cost,
         success,
+        code: if timed_out { None } else { status.code() },
         stderr_tail,
     })
 }

@@ -425,6 +425,7 @@ fn render(r: &Value) -> Result<String> {
             )?;
         }
     }
+    o.push_str(&crate::scaling::render(r)?);
     writeln!(
         o,
         "\n![size growth and instrumentation time per input](bench/results.png)\n"
