@@ -132,14 +132,7 @@ pub fn run(cmd: &Command, stderr_path: &Path, timeout: f64) -> Result<Outcome> {
     } else if !success && stderr_tail.is_empty() {
         stderr_tail = format!("{status}");
     }
-    if stderr_tail.len() > 400 {
-        let mut cut = 400;
-        while !stderr_tail.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        stderr_tail.truncate(cut);
-        stderr_tail.push('…');
-    }
+    clip(&mut stderr_tail, 400);
     Ok(Outcome {
         cost,
         success,
@@ -166,4 +159,17 @@ pub fn median(xs: &[f64]) -> f64 {
 /// The median of integer samples.
 pub fn median_u64(xs: &[u64]) -> u64 {
     median(&xs.iter().map(|&x| x as f64).collect::<Vec<_>>()).round() as u64
+}
+
+/// Cuts `text` to at most `max` bytes (at a character boundary) and marks
+/// the cut with an ellipsis.
+pub fn clip(text: &mut String, max: usize) {
+    if text.len() > max {
+        let mut cut = max;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push('…');
+    }
 }

@@ -37,13 +37,13 @@ fn splice(old: &str, begin: &str, end: &str, body: &str) -> String {
     }
 }
 
-fn s<'a>(v: &'a Value, k: &str) -> &'a str {
+pub(crate) fn s<'a>(v: &'a Value, k: &str) -> &'a str {
     v[k].as_str().unwrap_or("")
 }
-fn f(v: &Value, k: &str) -> f64 {
+pub(crate) fn f(v: &Value, k: &str) -> f64 {
     v[k].as_f64().unwrap_or(f64::NAN)
 }
-fn u(v: &Value, k: &str) -> u64 {
+pub(crate) fn u(v: &Value, k: &str) -> u64 {
     v[k].as_u64().unwrap_or(0)
 }
 
@@ -68,7 +68,7 @@ fn growth(after: u64, before: u64) -> String {
     format!("{} ({pct:+.1}%)", thousands(after))
 }
 
-fn secs(x: f64) -> String {
+pub(crate) fn secs(x: f64) -> String {
     if x < 1.0 {
         format!("{:.0} ms", x * 1e3)
     } else {
@@ -76,7 +76,7 @@ fn secs(x: f64) -> String {
     }
 }
 
-fn tool<'a>(input: &'a Value, id: &str) -> Option<&'a Value> {
+pub(crate) fn tool<'a>(input: &'a Value, id: &str) -> Option<&'a Value> {
     input["tools"]
         .as_array()?
         .iter()
@@ -433,7 +433,7 @@ fn render(r: &Value) -> Result<String> {
     Ok(o)
 }
 
-fn dedup(it: impl Iterator<Item = String>) -> Vec<String> {
+pub(crate) fn dedup(it: impl Iterator<Item = String>) -> Vec<String> {
     let mut v: Vec<String> = Vec::new();
     for x in it {
         if !v.contains(&x) {

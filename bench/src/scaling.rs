@@ -29,6 +29,7 @@ use crate::gen_large::{self, Params, Shape};
 use crate::instr::{self, Budget, Input, InputResult, Limits};
 use crate::measure::{self, median, median_u64};
 use crate::report::thousands;
+use crate::report::{self, dedup, f, s, secs, u};
 use crate::tools::{Tool, Toolbox};
 use crate::wasm_stats;
 
@@ -348,14 +349,7 @@ fn refuse(
         .filter(|l| l.contains("function ") && l.contains('§'))
         .count();
     let mut forkify_stderr = text.trim_end().to_string();
-    if forkify_stderr.len() > 4000 {
-        let mut cut = 4000;
-        while !forkify_stderr.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        forkify_stderr.truncate(cut);
-        forkify_stderr.push('…');
-    }
+    measure::clip(&mut forkify_stderr, 4000);
     Ok(Refusal {
         input: input.clone(),
         size: info.size,
@@ -372,33 +366,13 @@ fn refuse(
     })
 }
 
-fn s<'a>(v: &'a Value, k: &str) -> &'a str {
-    v[k].as_str().unwrap_or("")
-}
-fn f(v: &Value, k: &str) -> f64 {
-    v[k].as_f64().unwrap_or(f64::NAN)
-}
-fn u(v: &Value, k: &str) -> u64 {
-    v[k].as_u64().unwrap_or(0)
-}
 fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
 
-fn secs(x: f64) -> String {
-    if x < 1.0 {
-        format!("{:.0} ms", x * 1e3)
-    } else {
-        format!("{x:.2} s")
-    }
-}
-
+/// A tool's result on `input`, when it succeeded.
 fn tool<'a>(input: &'a Value, id: &str) -> Option<&'a Value> {
-    input["tools"]
-        .as_array()?
-        .iter()
-        .find(|t| s(t, "tool") == id)
-        .filter(|t| t["ok"].as_bool() == Some(true))
+    report::tool(input, id).filter(|t| t["ok"].as_bool() == Some(true))
 }
 
 /// "time; RSS" of a tool, with its run count when below `runs`, or why
@@ -625,14 +599,4 @@ fn render_refusal(o: &mut String, refusal: &[Value], inputs: &[Value]) -> Result
         )?;
     }
     Ok(())
-}
-
-fn dedup(it: impl Iterator<Item = String>) -> Vec<String> {
-    let mut v: Vec<String> = Vec::new();
-    for x in it {
-        if !v.contains(&x) {
-            v.push(x);
-        }
-    }
-    v
 }
