@@ -1,21 +1,18 @@
 //! Spill locals that a plan declares before they exist, so functions can be
 //! planned in parallel against a read-only module.
 //!
-//! A planner gets ids in walrus's locals arena past every real local (so
-//! they sort after the function's own locals, as locals added later do:
-//! frame layouts order saved locals by id). Once all functions are planned,
+//! A planner gets provisional ids in walrus's locals arena
+//! (`walrus_gaps::provisional`: they sort after the function's own locals,
+//! as locals added later do; frame layouts order saved locals by id). Once all functions are planned,
 //! [`NewLocals::declare`] adds the real locals, function by function in plan
 //! order and in the order each planner asked for them, which gives every
 //! local the id a one-by-one planning would have given it, and puts those
 //! ids into the plan.
 
-use id_arena::{ArenaBehavior, DefaultArenaBehavior};
-use walrus::{Local, LocalId, ModuleLocals, ValType};
+use walrus::{LocalId, ModuleLocals, ValType};
 
 use super::FuncPlan;
-
-/// Index of the first provisional id: past any real arena.
-const BASE: usize = usize::MAX / 2;
+use crate::walrus_gaps::provisional;
 
 /// One function's provisional locals, in the order they were asked for.
 #[derive(Debug)]
@@ -31,7 +28,7 @@ impl NewLocals {
     pub fn arena_of(locals: &mut ModuleLocals) -> u32 {
         let first = locals.iter().next().map(|l| l.id());
         let any = first.unwrap_or_else(|| locals.add(ValType::I32));
-        DefaultArenaBehavior::<Local>::arena_id(any)
+        provisional::arena(any)
     }
 
     /// No provisional locals yet, in the arena `arena`.
@@ -50,14 +47,12 @@ impl NewLocals {
     /// A new provisional local of type `ty`.
     pub fn add(&mut self, ty: ValType) -> LocalId {
         self.types.push(ty);
-        DefaultArenaBehavior::<Local>::new_id(self.arena, BASE + self.types.len() - 1)
+        provisional::id(self.arena, self.types.len() - 1)
     }
 
     /// The type of `l`, when it is provisional.
     pub fn ty(&self, l: LocalId) -> Option<ValType> {
-        l.index()
-            .checked_sub(BASE)
-            .and_then(|k| self.types.get(k).copied())
+        provisional::which(l).and_then(|k| self.types.get(k).copied())
     }
 
     /// Adds the real locals to `locals` and puts them into `plan`.
@@ -67,7 +62,7 @@ impl NewLocals {
         }
         let real: Vec<LocalId> = self.types.iter().map(|t| locals.add(*t)).collect();
         let map = |l: &mut LocalId| {
-            if let Some(k) = l.index().checked_sub(BASE) {
+            if let Some(k) = provisional::which(*l) {
                 *l = real[k];
             }
         };

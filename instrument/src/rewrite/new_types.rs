@@ -1,19 +1,17 @@
 //! Block types a rewrite asks for before they exist, so functions can be
 //! rewritten in parallel against read-only module types.
 //!
-//! A multi-value block type gets an id in walrus's types arena past every
-//! real type; [`NewTypes::declare`], called function by function in plan
+//! A multi-value block type gets a provisional id in walrus's types arena
+//! (`walrus_gaps::provisional`); [`NewTypes::declare`], called function by function in plan
 //! order, adds the real types in the order the rewrite asked for them
 //! (walrus's `ModuleTypes::add` reuses an equal type), which is the order a
 //! one-by-one rewrite would have added them in, so every type gets the same
 //! id, and puts the ids into the function's blocks.
 
-use id_arena::{ArenaBehavior, DefaultArenaBehavior};
 use walrus::ir::InstrSeqType;
-use walrus::{LocalFunction, ModuleTypes, Type, TypeId, ValType};
+use walrus::{LocalFunction, ModuleTypes, TypeId, ValType};
 
-/// Index of the first provisional id: past any real arena.
-const BASE: usize = usize::MAX / 2;
+use crate::walrus_gaps::provisional;
 
 /// One function's provisional block types, in the order asked for.
 #[derive(Debug)]
@@ -26,7 +24,7 @@ impl NewTypes {
     /// None yet, in the arena of `any` (a type of the module).
     pub fn new(any: TypeId) -> NewTypes {
         NewTypes {
-            arena: DefaultArenaBehavior::<Type>::arena_id(any),
+            arena: provisional::arena(any),
             wanted: Vec::new(),
         }
     }
@@ -38,8 +36,7 @@ impl NewTypes {
             ([], [t]) => InstrSeqType::Simple(Some(*t)),
             _ => {
                 self.wanted.push((params.to_vec(), results.to_vec()));
-                let k = BASE + self.wanted.len() - 1;
-                InstrSeqType::MultiValue(DefaultArenaBehavior::<Type>::new_id(self.arena, k))
+                InstrSeqType::MultiValue(provisional::id(self.arena, self.wanted.len() - 1))
             }
         }
     }
@@ -53,7 +50,7 @@ impl NewTypes {
         for seq in crate::tree::all_seqs(func) {
             let block = func.block_mut(seq);
             if let InstrSeqType::MultiValue(id) = block.ty {
-                if let Some(k) = id.index().checked_sub(BASE) {
+                if let Some(k) = provisional::which(id) {
                     block.ty = InstrSeqType::MultiValue(real[k]);
                 }
             }

@@ -13,11 +13,14 @@
 //!   built from the input's sections around walrus's rewritten bodies;
 //! - `slim`: walrus builds IR for every function it parses, so it is given
 //!   the input with the bodies off the fork path stubbed out;
+//! - `provisional`: walrus adds locals and types only through `&mut`
+//!   arenas, so parallel stages hand out ids for them first;
 //! - `parse`: the walrus configuration the transform needs.
 
 pub mod dead_code;
 pub mod function_order;
 pub mod operand_types;
+pub mod provisional;
 pub mod slim;
 pub mod splice;
 
